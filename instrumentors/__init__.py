@@ -1,0 +1,1 @@
+"""Instrumentors, one package per instrumented library; shipped as ``llm_otel.instrumentors``."""

@@ -1,0 +1,87 @@
+"""Shared fixtures: one in-memory SDK pipeline for the whole run, emptied per test.
+
+OpenTelemetry's global providers can be set once per process, so they are set here at
+import time and every test reads what it produced through ``spans`` / ``metric_points``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics import Histogram
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llm_otel import config
+
+RECORDINGS = Path(os.environ.get("LLM_OTEL_RECORDINGS",
+                                  Path(__file__).resolve().parents[1].parent / "shared" / "recordings"))
+
+SPAN_EXPORTER = InMemorySpanExporter()
+METRIC_READER = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
+_tracer_provider = TracerProvider()
+_tracer_provider.add_span_processor(SimpleSpanProcessor(SPAN_EXPORTER))
+trace.set_tracer_provider(_tracer_provider)
+metrics.set_meter_provider(MeterProvider(metric_readers=[METRIC_READER]))
+
+
+class Metrics:
+    """Histogram points recorded since the test began (delta points, accumulated)."""
+
+    def __init__(self, reader: InMemoryMetricReader) -> None:
+        self._reader = reader
+        self._points = []  # (metric name, point)
+
+    def points(self, name: str):
+        data = self._reader.get_metrics_data()
+        for rm in (data.resource_metrics if data else ()):
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    self._points.extend((metric.name, p) for p in metric.data.data_points)
+        return [p for n, p in self._points if n == name]
+
+    def total(self, name: str, **attrs) -> float:
+        """Sum of the values recorded for ``name`` whose attributes include ``attrs``
+        (``gen_ai__token__type="input"`` means ``gen_ai.token.type``)."""
+        return sum(p.sum for p in self.points(name)
+                   if all(p.attributes.get(k.replace("__", ".")) == v for k, v in attrs.items()))
+
+    def count(self, name: str, **attrs) -> int:
+        return sum(p.count for p in self.points(name)
+                   if all(p.attributes.get(k.replace("__", ".")) == v for k, v in attrs.items()))
+
+
+@pytest.fixture
+def spans():
+    """The finished spans of this test, oldest first (call it: ``spans()``)."""
+    SPAN_EXPORTER.clear()
+    yield SPAN_EXPORTER.get_finished_spans
+    SPAN_EXPORTER.clear()
+
+
+@pytest.fixture
+def metric_reader():
+    METRIC_READER.get_metrics_data()  # drop what earlier tests recorded
+    return Metrics(METRIC_READER)
+
+
+@pytest.fixture
+def capture_content(monkeypatch):
+    """Turn content capture on for one test."""
+    monkeypatch.setenv(config.CAPTURE_CONTENT_ENV, "SPAN_ONLY")
+    config.reload()
+    yield
+    monkeypatch.delenv(config.CAPTURE_CONTENT_ENV)
+    config.reload()
+
+
+@pytest.fixture
+def recordings() -> Path:
+    assert RECORDINGS.is_dir(), f"recorded traffic not found at {RECORDINGS}"
+    return RECORDINGS

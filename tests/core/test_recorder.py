@@ -1,0 +1,138 @@
+"""The recorder on its own: records in, spans and metrics out."""
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core.recorder import add_end_hook, get_recorder, _end_hooks
+
+
+def test_llm_span_has_semconv_attributes_and_metrics(spans, metric_reader):
+    rec = get_recorder()
+    inv = LLMInvocation(request_model="gpt-4o-mini", temperature=0.2, max_tokens=50, seed=7,
+                        stop_sequences=["\n"], server_address="api.openai.com", server_port=443)
+    rec.start_llm(inv)
+    inv.response_id, inv.response_model, inv.finish_reasons = "id1", "gpt-4o-mini-2024", ["stop"]
+    inv.input_tokens, inv.output_tokens, inv.cache_read_input_tokens = 12, 5, 4
+    rec.stop_llm(inv)
+    rec.stop_llm(inv)  # a second stop is ignored
+
+    (span,) = spans()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    a = span.attributes
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.provider.name"] == "openai"
+    assert a["gen_ai.request.temperature"] == 0.2 and a["gen_ai.request.max_tokens"] == 50
+    assert a["gen_ai.request.stop_sequences"] == ("\n",)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["gen_ai.usage.input_tokens"] == 12 and a["gen_ai.usage.cache_read.input_tokens"] == 4
+    assert "llm_otel.usage.estimated" not in a
+    assert metric_reader.total("gen_ai.client.token.usage", gen_ai__token__type="input") == 12
+    (duration,) = metric_reader.points("gen_ai.client.operation.duration")
+    assert duration.count == 1
+    assert duration.attributes["gen_ai.response.model"] == "gpt-4o-mini-2024"
+
+
+def test_failure_sets_error_and_keeps_counting_duration(spans, metric_reader):
+    rec = get_recorder()
+    inv = rec.start_llm(LLMInvocation(request_model="m"))
+    rec.fail_llm(inv, TimeoutError("slow"))
+    (span,) = spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "TimeoutError"
+    assert span.events[0].name == "exception"
+    (point,) = metric_reader.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "TimeoutError"
+
+
+def test_stream_timing_metrics(spans, metric_reader):
+    rec = get_recorder()
+    inv = rec.start_llm(LLMInvocation(request_model="m", stream=True))
+    for _ in range(4):
+        rec.chunk(inv)
+    rec.stop_llm(inv)
+    assert metric_reader.points("gen_ai.client.operation.time_to_first_chunk")[0].count == 1
+    assert metric_reader.points("gen_ai.client.operation.time_per_output_chunk")[0].count == 3
+
+
+def test_tokens_estimated_locally_when_usage_missing(spans):
+    rec = get_recorder()
+    inv = rec.start_llm(LLMInvocation(
+        request_model="gpt-3.5-turbo",
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "hello world"}]}]))
+    inv.output_messages = [{"role": "assistant", "parts": [{"type": "text", "content": "hi there"}]}]
+    rec.stop_llm(inv)
+    a = spans()[0].attributes
+    assert a["gen_ai.usage.input_tokens"] == 3 + 3 + 2  # framing + "hello world"
+    assert a["gen_ai.usage.output_tokens"] == 2
+    assert a["llm_otel.usage.estimated"] is True
+    assert "gen_ai.input.messages" not in a  # content is off by default
+
+
+def test_content_captured_when_enabled(spans, capture_content):
+    rec = get_recorder()
+    inv = rec.start_llm(LLMInvocation(
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "x" * 20000}]}]))
+    rec.stop_llm(inv)
+    value = spans()[0].attributes["gen_ai.input.messages"]
+    assert "...[truncated 3616 chars]" in value
+
+
+def test_claimed_call_is_merged_not_duplicated(spans, metric_reader):
+    rec = get_recorder()
+    owner = rec.start_llm(LLMInvocation(request_model="gpt-4o", input_tokens=None))
+    with rec.activate(owner, claim=True):
+        sdk = rec.start_llm(LLMInvocation(request_model="gpt-4o", temperature=0.5,
+                                          server_address="api.openai.com"))
+        sdk.response_id, sdk.input_tokens, sdk.output_tokens = "r1", 10, 3
+        rec.stop_llm(sdk)
+    rec.stop_llm(owner)
+    (span,) = spans()
+    a = span.attributes
+    assert a["gen_ai.response.id"] == "r1" and a["gen_ai.usage.input_tokens"] == 10
+    assert a["gen_ai.request.temperature"] == 0.5 and a["server.address"] == "api.openai.com"
+    assert metric_reader.total("gen_ai.client.token.usage") == 13
+
+
+def test_tool_and_step_spans_nest(spans, capture_content):
+    rec = get_recorder()
+    step = rec.start_step(StepInvocation(name="agent", kind="agent", operation="invoke_agent", inputs={"q": 1}))
+    with rec.activate(step):
+        tool = rec.start_tool(ToolInvocation(name="search", call_id="c1", arguments={"q": "x"}))
+        tool.result = "found"
+        rec.stop(tool)
+    rec.fail(step, ValueError("boom"))
+    tool_span, step_span = spans()
+    assert tool_span.parent.span_id == step_span.context.span_id
+    assert tool_span.name == "execute_tool search"
+    assert tool_span.attributes["gen_ai.tool.call.result"] == "found"
+    assert step_span.attributes["llm_otel.input"] == '{"q": 1}'
+    assert step_span.attributes["error.type"] == "ValueError"
+
+
+def test_end_hook_errors_are_swallowed(spans):
+    def bad(inv):
+        raise RuntimeError("hook fault")
+
+    def cost(inv):
+        inv.cost_usd = 0.5
+
+    add_end_hook(bad)
+    add_end_hook(cost)
+    try:
+        rec = get_recorder()
+        rec.stop_llm(rec.start_llm(LLMInvocation()))
+        assert spans()[0].attributes["llm_otel.cost.usd"] == 0.5
+    finally:
+        _end_hooks.remove(bad)
+        _end_hooks.remove(cost)
+
+
+def test_nests_under_current_span(spans):
+    tracer = trace.get_tracer("t")
+    with tracer.start_as_current_span("user") as parent:
+        inv = get_recorder().start_llm(LLMInvocation())
+        get_recorder().stop_llm(inv)
+    llm = spans()[0]
+    assert llm.parent.span_id == parent.get_span_context().span_id
