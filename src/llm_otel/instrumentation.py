@@ -30,10 +30,15 @@ def available() -> List[str]:
 
 
 def _instrumentor(name: str) -> Any:
+    """The instrumentor singleton, or None when its module cannot be imported."""
     eps = _ours()
     if name not in eps:
         raise ValueError(f"unknown instrumentor {name!r}; choose from {sorted(eps)}")
-    return eps[name].load()()  # BaseInstrumentor is a singleton per class
+    try:
+        return eps[name].load()()  # BaseInstrumentor is a singleton per class
+    except ImportError as exc:
+        logger.debug("llm_otel: instrumentor %s unavailable: %s", name, exc)
+        return None
 
 
 def instrument(*names: str, **kwargs: Any) -> List[str]:
@@ -45,6 +50,8 @@ def instrument(*names: str, **kwargs: Any) -> List[str]:
     done = []
     for name in names or available():
         inst = _instrumentor(name)
+        if inst is None:
+            continue
         conflict = get_dependency_conflicts(inst.instrumentation_dependencies())
         if conflict is not None:
             if names:
@@ -62,5 +69,5 @@ def uninstrument(*names: str) -> None:
     """Restore the original functions of the named (default: all) libraries."""
     for name in names or available():
         inst = _instrumentor(name)
-        if inst.is_instrumented_by_opentelemetry:
+        if inst is not None and inst.is_instrumented_by_opentelemetry:
             inst.uninstrument()

@@ -1,0 +1,60 @@
+"""The base of every llm-otel instrumentor, and safe patching helpers.
+
+One distribution ships several instrumentors, so ``opentelemetry-instrument``'s
+distribution-level dependency check cannot tell whether *this* library is installed and
+passes ``skip_dep_check``. :class:`LibraryInstrumentor` always checks its own library, so
+a missing one is skipped quietly, and instrumenting twice is the same as once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any, Callable
+
+import wrapt
+from opentelemetry.instrumentation.dependencies import DependencyConflictError, get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+
+logger = logging.getLogger("llm_otel")
+
+
+class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    def instrument(self, **kwargs: Any) -> Any:
+        if self.is_instrumented_by_opentelemetry:
+            return None
+        kwargs.pop("skip_dep_check", None)
+        raise_on_conflict = kwargs.pop("raise_exception_on_conflict", False)
+        conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+        if conflict is not None:
+            if raise_on_conflict:
+                raise DependencyConflictError(conflict)
+            logger.debug("llm_otel: %s not applied: %s", type(self).__name__, conflict)
+            return None
+        return super().instrument(skip_dep_check=True, **kwargs)
+
+
+def patch(module: str, name: str, wrapper: Callable[..., Any]) -> bool:
+    """Wrap ``module.name`` (``"Class.method"``) with wrapt; False if it does not exist.
+
+    SDK versions differ in what they have; a missing method is skipped, not an error.
+    """
+    try:
+        wrapt.wrap_function_wrapper(module, name, wrapper)
+        return True
+    except (ImportError, AttributeError) as exc:
+        logger.debug("llm_otel: not patching %s.%s: %s", module, name, exc)
+        return False
+
+
+def unpatch(module: str, name: str) -> None:
+    """Restore what :func:`patch` wrapped; nothing happens if it was not wrapped."""
+    try:
+        owner_path, _, attr = name.rpartition(".")
+        owner: Any = importlib.import_module(module)
+        for part in owner_path.split(".") if owner_path else ():
+            owner = getattr(owner, part)
+        unwrap(owner, attr)
+    except (ImportError, AttributeError) as exc:
+        logger.debug("llm_otel: not unpatching %s.%s: %s", module, name, exc)
