@@ -231,6 +231,27 @@ class Recorder:
         record.span.set_attribute(sc.ERROR_TYPE, record.error_type)
         self.stop(record)
 
+    @guarded
+    def agent_event(self, record: Union[ToolInvocation, StepInvocation], finished: bool,
+                    tool_name: Optional[str] = None, arguments: Any = None, output: Any = None) -> None:
+        """An agent's decision as a span event on its run: it calls a tool, or it finishes.
+
+        Tool arguments and the final output are content: recorded only when capture is on.
+        """
+        span = record.span
+        if span is None or record.ended or not span.is_recording():
+            return
+        attrs: Dict[str, Any] = {}
+        _put(attrs, sc.TOOL_NAME, tool_name)
+        settings = config.settings()
+        if settings.capture_content:
+            limit = settings.content_max_length
+            if arguments is not None:
+                attrs[sc.TOOL_CALL_ARGUMENTS] = _text(arguments, limit)
+            if output is not None:
+                attrs["llm_otel.output"] = _text(output, limit)
+        span.add_event(sc.AGENT_FINISH_EVENT if finished else sc.AGENT_ACTION_EVENT, attrs)
+
     # ---- context ---------------------------------------------------------------------
 
     @contextmanager

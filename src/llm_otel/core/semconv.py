@@ -56,6 +56,8 @@ DATA_SOURCE_ID = "gen_ai.data_source.id"
 USAGE_ESTIMATED = "llm_otel.usage.estimated"  # tokens counted locally with tiktoken
 COST_USD = "llm_otel.cost.usd"
 STREAMING = "llm_otel.request.stream"
+AGENT_ACTION_EVENT = "llm_otel.agent.action"  # span events on an agent run (LangChain)
+AGENT_FINISH_EVENT = "llm_otel.agent.finish"
 
 # metrics, with the conventions' bucket advice
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
