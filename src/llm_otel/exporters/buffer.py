@@ -1,0 +1,60 @@
+"""Collect finished spans per trace until the trace's local root ends.
+
+Exporters receive spans one batch at a time, children before their parent. A tool that
+needs the whole trace (the console tree, the live fine-tuning export) buffers them here.
+The buffer is bounded: too many open traces evict the oldest, too many spans in one trace
+drop the newest, so an app whose roots never end cannot grow memory without limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Tuple
+
+from llm_otel.exporters.model import SpanRecord
+
+MAX_TRACES = 1000
+MAX_SPANS_PER_TRACE = 5000
+
+
+class TraceBuffer:
+    def __init__(self, max_traces: int = MAX_TRACES, max_spans: int = MAX_SPANS_PER_TRACE) -> None:
+        self.max_traces = max_traces
+        self.max_spans = max_spans
+        self._traces: "OrderedDict[str, List[SpanRecord]]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.dropped_spans = 0
+
+    def add(self, records: Iterable[SpanRecord]) -> Tuple[List[List[SpanRecord]], List[List[SpanRecord]]]:
+        """Buffer ``records``; return (completed traces, traces evicted incomplete)."""
+        complete: List[List[SpanRecord]] = []
+        evicted: List[List[SpanRecord]] = []
+        with self._lock:
+            for record in records:
+                spans = self._traces.get(record.trace_id)
+                if spans is None:
+                    spans = self._traces[record.trace_id] = []
+                    while len(self._traces) > self.max_traces:
+                        evicted.append(self._traces.popitem(last=False)[1])
+                if len(spans) < self.max_spans:
+                    spans.append(record)
+                else:
+                    self.dropped_spans += 1
+                if record.is_local_root:
+                    complete.append(self._traces.pop(record.trace_id))
+        return complete, [e for e in evicted if e]
+
+    def drain(self) -> List[List[SpanRecord]]:
+        """Everything still buffered (at shutdown): traces whose root never ended here."""
+        with self._lock:
+            left = list(self._traces.values())
+            self._traces.clear()
+        return left
+
+    def __len__(self) -> int:
+        return len(self._traces)
+
+    def pending(self) -> Dict[str, int]:
+        with self._lock:
+            return {trace_id: len(spans) for trace_id, spans in self._traces.items()}

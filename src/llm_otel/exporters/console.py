@@ -1,0 +1,283 @@
+"""The console trace tree: each trace printed as a tree when its root ends.
+
+What LlamaIndex's debug handler prints, for any OTel trace: per step its name, duration,
+status, model, tokens (``~`` when counted locally) and cost; per trace the totals; and a
+per-operation summary (count, total and mean time). Coloured on a TTY, plain otherwise
+(``NO_COLOR`` / ``FORCE_COLOR`` override).
+
+``OTEL_TRACES_EXPORTER=llm_otel_console`` selects it (``opentelemetry-instrument`` or
+``import llm_otel.auto``); in code::
+
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter()))
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import defaultdict
+from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from llm_otel.core import semconv as sc
+from llm_otel.core.guard import report
+from llm_otel.exporters.buffer import TraceBuffer
+from llm_otel.exporters.model import SpanRecord, from_readable
+
+OUTPUT_ENV = "LLM_OTEL_CONSOLE_OUTPUT"  # stdout (default) | stderr
+
+_RESET = "\033[0m"
+_STYLES = {"bold": "\033[1m", "dim": "\033[2m", "red": "\033[31m", "green": "\033[32m",
+           "yellow": "\033[33m", "cyan": "\033[36m", "magenta": "\033[35m"}
+_MAX_LABEL = 64
+
+
+def use_color(stream: Any) -> bool:
+    """Colour only for a terminal, unless ``NO_COLOR`` or ``FORCE_COLOR`` says otherwise."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except Exception:  # noqa: BLE001 - a stream without isatty
+        return False
+
+
+class _Painter:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.color or not styles:
+            return text
+        return "".join(_STYLES[s] for s in styles) + text + _RESET
+
+
+# ---- per-span facts -------------------------------------------------------------------------
+
+
+def _operation(span: SpanRecord) -> str:
+    attrs = span.attributes
+    return str(attrs.get(sc.OPERATION_NAME) or attrs.get("llm_otel.span.kind") or span.name)
+
+
+def _model(span: SpanRecord) -> Optional[str]:
+    attrs = span.attributes
+    model = attrs.get(sc.RESPONSE_MODEL) or attrs.get(sc.REQUEST_MODEL)
+    return str(model) if model else None
+
+
+def _tokens(span: SpanRecord) -> tuple:
+    attrs = span.attributes
+    return attrs.get(sc.USAGE_INPUT_TOKENS), attrs.get(sc.USAGE_OUTPUT_TOKENS), bool(
+        attrs.get(sc.USAGE_ESTIMATED))
+
+
+def _cost(span: SpanRecord) -> Optional[float]:
+    cost = span.attributes.get(sc.COST_USD)
+    return float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f} s"
+
+
+def format_cost(cost: float) -> str:
+    return f"${cost:.6f}"
+
+
+def _token_text(count: Any, estimated: bool) -> str:
+    return ("~" if estimated else "") + str(count)
+
+
+# ---- the tree -------------------------------------------------------------------------------
+
+
+def _children(spans: Sequence[SpanRecord]) -> tuple:
+    by_id = {s.span_id: s for s in spans}
+    children: Dict[Optional[str], List[SpanRecord]] = defaultdict(list)
+    roots: List[SpanRecord] = []
+    for span in spans:
+        if span.parent_span_id and span.parent_span_id in by_id and span.parent_span_id != span.span_id:
+            children[span.parent_span_id].append(span)
+        else:
+            roots.append(span)  # the root, or an orphan whose parent is elsewhere
+    for items in children.values():
+        items.sort(key=lambda s: s.start_time_unix_nano)
+    roots.sort(key=lambda s: s.start_time_unix_nano)
+    return roots, children
+
+
+def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: bool = False,
+                 summary: bool = True) -> str:
+    """The tree, totals and per-operation summary of one trace, as text."""
+    paint = _Painter(color)
+    roots, children = _children(spans)
+    rows: List[tuple] = []  # (label, span)
+    seen = set()
+
+    def walk(span: SpanRecord, prefix: str, tail: str) -> None:
+        if span.span_id in seen:  # a cycle in a hand-edited file
+            return
+        seen.add(span.span_id)
+        rows.append((tail, span))
+        kids = children.get(span.span_id, [])
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            walk(kid, prefix + ("   " if last else "│  "), prefix + ("└─ " if last else "├─ "))
+
+    for root in roots:
+        walk(root, "", "")
+
+    width = min(_MAX_LABEL, max((len(p) + len(s.name) for p, s in rows), default=0))
+    lines = []
+    total_in = total_out = 0
+    any_in = any_out = any_estimated = False
+    total_cost = 0.0
+    any_cost = False
+    errors = 0
+    for prefix, span in rows:
+        name = span.name
+        if len(prefix) + len(name) > width:
+            name = name[: max(1, width - len(prefix) - 1)] + "…"
+        label = prefix + paint(name, "bold") + " " * (width - len(prefix) - len(name))
+        parts = [format_duration(span.duration_s).rjust(10)]
+        if span.is_error:
+            errors += 1
+            message = f" {span.status_message}" if span.status_message else ""
+            error_type = span.attributes.get(sc.ERROR_TYPE)
+            if error_type and str(error_type) not in message:
+                message = f" {error_type}{message}"
+            parts.append(paint("ERROR" + message, "red"))
+        else:
+            parts.append(paint("OK", "green"))
+        model = _model(span)
+        if model:
+            parts.append(paint(model, "cyan"))
+        tokens_in, tokens_out, estimated = _tokens(span)
+        token_bits = []
+        if isinstance(tokens_in, int):
+            total_in += tokens_in
+            any_in = True
+            token_bits.append(f"in {_token_text(tokens_in, estimated)}")
+        if isinstance(tokens_out, int):
+            total_out += tokens_out
+            any_out = True
+            token_bits.append(f"out {_token_text(tokens_out, estimated)}")
+        if token_bits:
+            any_estimated = any_estimated or estimated
+            parts.append("tokens " + " ".join(token_bits))
+        cost = _cost(span)
+        if cost is not None:
+            total_cost += cost
+            any_cost = True
+            parts.append(paint(format_cost(cost), "yellow"))
+        lines.append(f"{label}  " + "  ".join(parts))
+
+    start = min((s.start_time_unix_nano for s in spans), default=0)
+    end = max((s.end_time_unix_nano for s in spans), default=0)
+    trace_id = spans[0].trace_id if spans else "?"
+    head = [paint(f"trace {trace_id}", "bold"), f"{len(spans)} span{'s' if len(spans) != 1 else ''}",
+            format_duration(max(0, end - start) / 1e9)]
+    if any_in or any_out:
+        mark = "~" if any_estimated else ""
+        head.append(f"tokens in {mark}{total_in} out {mark}{total_out}")
+    if any_cost:
+        head.append("cost " + format_cost(total_cost))
+    if errors:
+        head.append(paint(f"{errors} error{'s' if errors != 1 else ''}", "red"))
+    if incomplete:
+        head.append(paint("incomplete: root span not seen", "magenta"))
+    out = [" · ".join(head), *lines]
+    if summary:
+        out.extend(render_summary(spans, paint))
+    return "\n".join(out) + "\n"
+
+
+def operation_summary(spans: Iterable[SpanRecord]) -> List[tuple]:
+    """(operation, count, total seconds, mean seconds), most time first."""
+    totals: Dict[str, List[float]] = defaultdict(list)
+    for span in spans:
+        totals[_operation(span)].append(span.duration_s)
+    rows = [(op, len(d), sum(d), sum(d) / len(d)) for op, d in totals.items()]
+    return sorted(rows, key=lambda r: (-r[2], r[0]))
+
+
+def render_summary(spans: Iterable[SpanRecord], paint: Any = None) -> List[str]:
+    paint = paint or _Painter(False)
+    rows = operation_summary(spans)
+    width = max([9] + [len(r[0]) for r in rows])
+    out = [paint(f"  {'operation'.ljust(width)}  {'count':>5}  {'total':>10}  {'mean':>10}", "dim")]
+    for op, count, total, mean in rows:
+        out.append(f"  {op.ljust(width)}  {count:>5}  {format_duration(total):>10}  {format_duration(mean):>10}")
+    return out
+
+
+def group_traces(spans: Iterable[SpanRecord]) -> List[List[SpanRecord]]:
+    """Spans grouped by trace, traces in order of their first start."""
+    traces: Dict[str, List[SpanRecord]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    return sorted(traces.values(), key=lambda t: min(s.start_time_unix_nano for s in t))
+
+
+# ---- the exporter ---------------------------------------------------------------------------
+
+
+class ConsoleTreeExporter(SpanExporter):
+    """Buffers spans per trace; prints the tree when the trace's local root ends.
+
+    No-argument construction is what the SDK configurator does for
+    ``OTEL_TRACES_EXPORTER=llm_otel_console``. Traces still open at shutdown (or evicted
+    from the bounded buffer) are printed too, marked incomplete.
+    """
+
+    def __init__(self, out: Optional[TextIO] = None, color: Optional[bool] = None, summary: bool = True,
+                 max_traces: int = 1000, max_spans_per_trace: int = 5000) -> None:
+        self._out = out
+        self._color = color
+        self._summary = summary
+        self._buffer = TraceBuffer(max_traces, max_spans_per_trace)
+
+    def _stream(self) -> TextIO:
+        if self._out is not None:
+            return self._out
+        return sys.stderr if os.environ.get(OUTPUT_ENV, "").lower() == "stderr" else sys.stdout
+
+    def _print(self, spans: List[SpanRecord], incomplete: bool = False) -> None:
+        stream = self._stream()
+        color = self._color if self._color is not None else use_color(stream)
+        stream.write(render_trace(spans, color=color, incomplete=incomplete, summary=self._summary))
+        stream.flush()
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        try:
+            complete, evicted = self._buffer.add(from_readable(s) for s in spans)
+            for trace in evicted:
+                self._print(trace, incomplete=True)
+            for trace in complete:
+                self._print(trace)
+            return SpanExportResult.SUCCESS
+        except Exception as exc:  # noqa: BLE001 - an exporter must not raise into the SDK
+            report("ConsoleTreeExporter.export", exc)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        try:
+            for trace in self._buffer.drain():
+                self._print(trace, incomplete=True)
+        except Exception as exc:  # noqa: BLE001
+            report("ConsoleTreeExporter.shutdown", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            self._stream().flush()
+        except Exception:  # noqa: BLE001 - a closed stream at exit
+            pass
+        return True

@@ -1,0 +1,289 @@
+"""Recorded chat calls -> an OpenAI chat fine-tuning JSONL file, with a report.
+
+What LlamaIndex's ``OpenAIFineTuningHandler.save_finetuning_events`` gives, from the JSONL
+trace file (:func:`build_examples` over :func:`llm_otel.exporters.read_spans`) or live
+(:class:`FineTuningExporter`). Filters: model (glob), tag (``llm_otel.tags`` on the span
+or its trace's root), minimum feedback (``llm_otel.feedback.<name>.value`` anywhere in
+the trace: its root or a ``feedback`` span), date range. Duplicates are written once.
+Every example is validated (:mod:`llm_otel.finetune.validate`) before it is written.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from llm_otel.core.guard import report as report_fault
+from llm_otel.exporters.buffer import TraceBuffer
+from llm_otel.exporters.model import SpanRecord, from_readable
+from llm_otel.finetune.convert import Unconvertible, example_from_span, is_chat_span, response_model
+from llm_otel.finetune.validate import validate_example
+
+TAGS_ATTR = "llm_otel.tags"
+_FEEDBACK = re.compile(r"^llm_otel\.feedback\.(?P<name>.+)\.value$")
+
+# reasons for records left out by a filter or after conversion
+FILTER_MODEL = "filtered: model"
+FILTER_TAG = "filtered: tag"
+FILTER_FEEDBACK = "filtered: feedback"
+FILTER_DATE = "filtered: date"
+DUPLICATE = "duplicate"
+INVALID = "failed validation"
+
+
+@dataclass
+class Filters:
+    """Which recorded calls to keep; None means no filter."""
+
+    model: Optional[str] = None  # glob on the response (else request) model: "gpt-4o*"
+    tag: Optional[str] = None
+    feedback_name: Optional[str] = None  # None: any feedback name
+    min_feedback: Optional[float] = None
+    since: Optional[datetime] = None  # span start, inclusive
+    until: Optional[datetime] = None  # span start, exclusive
+
+
+@dataclass
+class Skipped:
+    reason: str
+    trace_id: str
+    span_id: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        extra = f": {self.detail}" if self.detail else ""
+        return f"{self.reason}{extra} (trace {self.trace_id} span {self.span_id})"
+
+
+@dataclass
+class Report:
+    spans_read: int = 0
+    chat_spans: int = 0
+    written: int = 0
+    skipped: List[Skipped] = field(default_factory=list)
+
+    def counts(self) -> Dict[str, int]:
+        return dict(Counter(s.reason for s in self.skipped).most_common())
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"spans_read": self.spans_read, "chat_spans": self.chat_spans, "written": self.written,
+                "skipped": self.counts(),
+                "details": [vars(s) for s in self.skipped]}
+
+    def text(self, max_details: int = 20) -> str:
+        lines = [f"{self.spans_read} spans read, {self.chat_spans} chat calls, {self.written} examples written"]
+        for reason, count in self.counts().items():
+            lines.append(f"  skipped {count:>5}  {reason}")
+        for skipped in self.skipped[:max_details]:
+            lines.append(f"    {skipped}")
+        if len(self.skipped) > max_details:
+            lines.append(f"    ... {len(self.skipped) - max_details} more")
+        return "\n".join(lines)
+
+
+def parse_when(text: str) -> datetime:
+    """An ISO date or date-time; naive values are UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _tags(span: SpanRecord) -> List[str]:
+    tags = span.attributes.get(TAGS_ATTR)
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [t.strip() for t in tags.split(",") if t.strip()]
+    return [str(t) for t in tags]
+
+
+def trace_feedback(spans: Iterable[SpanRecord]) -> Dict[str, float]:
+    """Feedback values found in a trace, by name; the latest-ending span wins."""
+    found: Dict[str, Tuple[int, float]] = {}
+    for span in spans:
+        for key, value in span.attributes.items():
+            match = _FEEDBACK.match(key)
+            if match and isinstance(value, (int, float)) and not isinstance(value, bool):
+                name = match.group("name")
+                if name not in found or span.end_time_unix_nano >= found[name][0]:
+                    found[name] = (span.end_time_unix_nano, float(value))
+    return {name: value for name, (_, value) in found.items()}
+
+
+def _roots(spans: Sequence[SpanRecord]) -> List[SpanRecord]:
+    ids = {s.span_id for s in spans}
+    return [s for s in spans if s.parent_span_id is None or s.parent_span_id not in ids]
+
+
+def example_key(example: Dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(example, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ExampleBuilder:
+    """Turns traces into validated, de-duplicated examples and keeps the report."""
+
+    def __init__(self, filters: Optional[Filters] = None, max_seen: int = 1_000_000) -> None:
+        self.filters = filters or Filters()
+        self.report = Report()
+        self._seen: "OrderedDict[str, None]" = OrderedDict()
+        self._max_seen = max_seen
+
+    def _skip(self, reason: str, span: SpanRecord, detail: str = "") -> None:
+        self.report.skipped.append(Skipped(reason, span.trace_id, span.span_id, detail))
+
+    def _filtered_out(self, span: SpanRecord, trace: Sequence[SpanRecord], roots: List[SpanRecord]) -> bool:
+        f = self.filters
+        if f.model:
+            model = response_model(span)
+            request = span.attributes.get("gen_ai.request.model")
+            if not any(m and fnmatch.fnmatchcase(str(m), f.model) for m in (model, request)):
+                self._skip(FILTER_MODEL, span, f"model {model!r}")
+                return True
+        if f.since or f.until:
+            started = datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=timezone.utc)
+            if (f.since and started < f.since) or (f.until and started >= f.until):
+                self._skip(FILTER_DATE, span, started.isoformat())
+                return True
+        if f.tag:
+            tags = set(_tags(span)).union(*(_tags(r) for r in roots))
+            if f.tag not in tags:
+                self._skip(FILTER_TAG, span, f"tags {sorted(tags)}")
+                return True
+        if f.min_feedback is not None:
+            feedback = trace_feedback(trace)
+            values = [v for n, v in feedback.items() if f.feedback_name in (None, n)]
+            if not values:
+                self._skip(FILTER_FEEDBACK, span, "no feedback" + (f" named {f.feedback_name!r}"
+                                                                    if f.feedback_name else ""))
+                return True
+            if max(values) < f.min_feedback:
+                self._skip(FILTER_FEEDBACK, span, f"feedback {max(values)} < {f.min_feedback}")
+                return True
+        return False
+
+    def from_trace(self, trace: Sequence[SpanRecord]) -> List[Dict[str, Any]]:
+        """The new examples of one trace (all its spans), oldest call first."""
+        self.report.spans_read += len(trace)
+        roots = _roots(trace)
+        out = []
+        for span in sorted(trace, key=lambda s: s.start_time_unix_nano):
+            if not is_chat_span(span):
+                continue
+            self.report.chat_spans += 1
+            if self._filtered_out(span, trace, roots):
+                continue
+            try:
+                example = example_from_span(span)
+            except Unconvertible as exc:
+                self._skip(exc.reason, span, exc.detail)
+                continue
+            errors = validate_example(example)
+            if errors:
+                self._skip(INVALID, span, "; ".join(errors))
+                continue
+            key = example_key(example)
+            if key in self._seen:
+                self._skip(DUPLICATE, span)
+                continue
+            self._seen[key] = None
+            if len(self._seen) > self._max_seen:
+                self._seen.popitem(last=False)
+            out.append(example)
+        self.report.written += len(out)
+        return out
+
+
+def group_by_trace(spans: Iterable[SpanRecord]) -> List[List[SpanRecord]]:
+    traces: Dict[str, List[SpanRecord]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    return list(traces.values())
+
+
+def build_examples(spans: Iterable[SpanRecord], filters: Optional[Filters] = None) -> Tuple[
+        List[Dict[str, Any]], Report]:
+    """All examples of ``spans`` (e.g. read from the JSONL trace file) and the report."""
+    builder = ExampleBuilder(filters)
+    examples: List[Dict[str, Any]] = []
+    for trace in group_by_trace(spans):
+        examples.extend(builder.from_trace(trace))
+    return examples, builder.report
+
+
+def example_line(example: Dict[str, Any]) -> bytes:
+    return (json.dumps(example, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_examples(examples: Iterable[Dict[str, Any]], path: Union[str, os.PathLike]) -> int:
+    """Write (replace) ``path`` with one example per line; returns the count.
+
+    Written to a temporary file and renamed, so a failed export leaves no half file.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "wb") as fh:
+        for example in examples:
+            fh.write(example_line(example))
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+class FineTuningExporter(SpanExporter):
+    """Live export: each finished trace's chat calls appended to a fine-tuning JSONL file.
+
+    Feedback filters see only feedback recorded before the trace's root ended.
+    """
+
+    PATH_ENV = "LLM_OTEL_FINETUNE_PATH"
+
+    def __init__(self, path: Union[str, os.PathLike, None] = None, filters: Optional[Filters] = None) -> None:
+        self.path = Path(path if path is not None else os.environ.get(self.PATH_ENV) or "llm-otel-finetune.jsonl")
+        self.builder = ExampleBuilder(filters)
+        self._buffer = TraceBuffer()
+        self._lock = threading.Lock()
+
+    @property
+    def report(self) -> Report:
+        return self.builder.report
+
+    def _append(self, traces: List[List[SpanRecord]]) -> None:
+        with self._lock:
+            lines = [example_line(e) for trace in traces for e in self.builder.from_trace(trace)]
+            if not lines:
+                return
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                for line in lines:
+                    os.write(fd, line)
+            finally:
+                os.close(fd)
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        try:
+            complete, evicted = self._buffer.add(from_readable(s) for s in spans)
+            self._append(complete + evicted)
+            return SpanExportResult.SUCCESS
+        except Exception as exc:  # noqa: BLE001 - an exporter must not raise into the SDK
+            report_fault("FineTuningExporter.export", exc)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        try:
+            self._append(self._buffer.drain())
+        except Exception as exc:  # noqa: BLE001
+            report_fault("FineTuningExporter.shutdown", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
