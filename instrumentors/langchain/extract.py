@@ -1,0 +1,357 @@
+"""Plain data out of LangChain objects: messages, request parameters, usage, documents.
+
+Everything here reads attributes defensively (``getattr`` with defaults): LangChain and its
+integrations differ by version, and a missing field must cost a value, never the call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+# LangChain's ``ls_provider`` -> the GenAI conventions' ``gen_ai.provider.name``
+_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "google_anthropic_vertex": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+    "ibm": "ibm.watsonx.ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool",
+          "function": "tool", "developer": "system", "chat": "user"}
+
+# tags LangChain adds itself; they say nothing the span tree does not
+_INTERNAL_TAG_PREFIXES = ("seq:step:", "map:key:", "langsmith:", "graph:step:", "branch:")
+# metadata LangChain / LangSmith / LangGraph add themselves (read separately where useful)
+_INTERNAL_METADATA_PREFIXES = ("ls_", "langgraph_", "checkpoint_", "lc_", "__")
+_INTERNAL_METADATA = {"checkpoint_ns", "checkpoint_id", "run_attempt"}
+MAX_METADATA_KEYS = 32
+
+
+def provider(metadata: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    raw = metadata.get("ls_provider") or params.get("_type") or "langchain"
+    raw = str(raw)
+    return _PROVIDERS.get(raw.lower(), raw.lower())
+
+
+def model_name(metadata: Mapping[str, Any], params: Mapping[str, Any],
+               serialized: Optional[Mapping[str, Any]]) -> Optional[str]:
+    for source, key in ((metadata, "ls_model_name"), (params, "model"), (params, "model_name"),
+                        (params, "model_id"), (params, "deployment_name")):
+        value = source.get(key)
+        if isinstance(value, str) and value:
+            return value
+    kwargs = (serialized or {}).get("kwargs") if isinstance(serialized, Mapping) else None
+    if isinstance(kwargs, Mapping):
+        for key in ("model", "model_name", "model_id"):
+            value = kwargs.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _first(params: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = params.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _num(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return kind(value)
+    return None
+
+
+def request_params(metadata: Mapping[str, Any], params: Mapping[str, Any],
+                   serialized: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """LLMInvocation request fields from invocation params, falling back to constructor kwargs."""
+    merged: Dict[str, Any] = {}
+    kwargs = (serialized or {}).get("kwargs") if isinstance(serialized, Mapping) else None
+    if isinstance(kwargs, Mapping):
+        merged.update(kwargs)
+    merged.update({k: v for k, v in params.items() if v is not None})
+    model_kwargs = merged.get("model_kwargs")
+    if isinstance(model_kwargs, Mapping):
+        for key, value in model_kwargs.items():
+            merged.setdefault(key, value)
+    out: Dict[str, Any] = {
+        "temperature": _num(_first(merged, "temperature") if "temperature" in merged
+                            else metadata.get("ls_temperature"), float),
+        "top_p": _num(_first(merged, "top_p"), float),
+        "top_k": _num(_first(merged, "top_k"), float),
+        "max_tokens": _num(_first(merged, "max_tokens", "max_completion_tokens", "max_output_tokens",
+                                  "max_tokens_to_sample") or metadata.get("ls_max_tokens"), int),
+        "seed": _num(_first(merged, "seed", "random_seed"), int),
+        "frequency_penalty": _num(_first(merged, "frequency_penalty"), float),
+        "presence_penalty": _num(_first(merged, "presence_penalty"), float),
+        "choice_count": _num(_first(merged, "n"), int),
+    }
+    stop = _first(merged, "stop", "stop_sequences") or metadata.get("ls_stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        out["stop_sequences"] = list(stop)
+    out["stream"] = bool(merged.get("stream") or merged.get("streaming"))
+    tools = merged.get("tools") or merged.get("functions")
+    if isinstance(tools, (list, tuple)) and tools:
+        out["tool_definitions"] = [t if isinstance(t, dict) else {"value": str(t)} for t in tools]
+    response_format = merged.get("response_format")
+    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_schema", "json_object"):
+        out["output_type"] = "json"
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ---- messages ----------------------------------------------------------------------------
+
+
+def _text_of(content: Any) -> List[Dict[str, Any]]:
+    """Message content (a string or a list of content blocks) as semconv parts."""
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: List[Dict[str, Any]] = []
+    if isinstance(content, (list, tuple)):
+        for block in content:
+            if isinstance(block, str):
+                parts.append({"type": "text", "content": block})
+            elif isinstance(block, Mapping):
+                kind = block.get("type")
+                if kind == "text" or "text" in block:
+                    parts.append({"type": "text", "content": str(block.get("text", ""))})
+                elif kind in ("reasoning", "thinking"):
+                    parts.append({"type": "reasoning",
+                                  "content": str(block.get("reasoning") or block.get("thinking") or "")})
+                elif kind in ("tool_call", "tool_use", "tool_call_chunk", "function_call"):
+                    continue  # carried by the message's tool_calls
+                else:
+                    parts.append({"type": str(kind or "unknown")})
+        return parts
+    return [{"type": "text", "content": str(content)}]
+
+
+def _args(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def message(msg: Any) -> Dict[str, Any]:
+    """One ``BaseMessage`` in the GenAI conventions' message shape."""
+    kind = getattr(msg, "type", None) or "user"
+    role = _ROLES.get(kind, getattr(msg, "role", None) or str(kind))
+    if role == "tool" or kind == "tool":
+        parts = [{"type": "tool_call_response", "id": getattr(msg, "tool_call_id", None),
+                  "response": _plain_content(getattr(msg, "content", None))}]
+        return {"role": "tool", "parts": parts}
+    parts = _text_of(getattr(msg, "content", None))
+    for call in getattr(msg, "tool_calls", None) or ():
+        if isinstance(call, Mapping):
+            parts.append({"type": "tool_call", "id": call.get("id"), "name": call.get("name"),
+                          "arguments": call.get("args")})
+    if not getattr(msg, "tool_calls", None):
+        extra = getattr(msg, "additional_kwargs", None) or {}
+        function_call = extra.get("function_call") if isinstance(extra, Mapping) else None
+        if isinstance(function_call, Mapping):
+            parts.append({"type": "tool_call", "name": function_call.get("name"),
+                          "arguments": _args(function_call.get("arguments"))})
+    out: Dict[str, Any] = {"role": role, "parts": parts}
+    name = getattr(msg, "name", None)
+    if name:
+        out["name"] = name
+    return out
+
+
+def _plain_content(content: Any) -> Any:
+    if isinstance(content, str) or content is None:
+        return content
+    parts = _text_of(content)
+    texts = [p.get("content") for p in parts if p.get("type") == "text"]
+    return "".join(t for t in texts if t) if texts else str(content)
+
+
+def messages(batch: Any) -> List[Dict[str, Any]]:
+    return [message(m) for m in (batch or ())]
+
+
+def prompt_messages(prompt: str) -> List[Dict[str, Any]]:
+    return [{"role": "user", "parts": [{"type": "text", "content": prompt}]}]
+
+
+# ---- results -----------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _usage_from_metadata(usage: Any) -> Dict[str, Optional[int]]:
+    """``AIMessage.usage_metadata``: input/output tokens with cache and reasoning details."""
+    inp = _get(usage, "input_token_details") or {}
+    out = _get(usage, "output_token_details") or {}
+    return {"input_tokens": _int(_get(usage, "input_tokens")),
+            "output_tokens": _int(_get(usage, "output_tokens")),
+            "cache_read_input_tokens": _int(_get(inp, "cache_read")),
+            "cache_creation_input_tokens": _int(_get(inp, "cache_creation")),
+            "reasoning_output_tokens": _int(_get(out, "reasoning"))}
+
+
+def _usage_from_token_usage(usage: Mapping[str, Any]) -> Dict[str, Optional[int]]:
+    """``llm_output["token_usage"]`` in OpenAI's (or Anthropic's) key names."""
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return {"input_tokens": _int(usage.get("prompt_tokens", usage.get("input_tokens"))),
+            "output_tokens": _int(usage.get("completion_tokens", usage.get("output_tokens"))),
+            "cache_read_input_tokens": _int(_get(prompt_details, "cached_tokens")
+                                            or usage.get("cache_read_input_tokens")),
+            "cache_creation_input_tokens": _int(usage.get("cache_creation_input_tokens")),
+            "reasoning_output_tokens": _int(_get(completion_details, "reasoning_tokens"))}
+
+
+def _sum_usage(items: Iterable[Dict[str, Optional[int]]]) -> Dict[str, Optional[int]]:
+    total: Dict[str, Optional[int]] = {}
+    for item in items:
+        for key, value in item.items():
+            if value is not None:
+                total[key] = (total.get(key) or 0) + value
+            else:
+                total.setdefault(key, None)
+    return total
+
+
+def llm_result(result: Any) -> Dict[str, Any]:
+    """Response fields of an ``LLMResult``: usage, model, id, finish reasons, output messages."""
+    out: Dict[str, Any] = {}
+    generations = [g for batch in (getattr(result, "generations", None) or ()) for g in batch]
+    finish: List[str] = []
+    outputs: List[Dict[str, Any]] = []
+    usages = []
+    for gen in generations:
+        info = getattr(gen, "generation_info", None) or {}
+        msg = getattr(gen, "message", None)
+        meta = getattr(msg, "response_metadata", None) or {}
+        reason = info.get("finish_reason") or meta.get("finish_reason") or meta.get("stop_reason")
+        if isinstance(reason, str):
+            finish.append(reason)
+        if msg is not None:
+            item = message(msg)
+            item["role"] = "assistant"
+            usage = getattr(msg, "usage_metadata", None)
+            if usage:
+                usages.append(_usage_from_metadata(usage))
+            out.setdefault("response_model", meta.get("model_name") or meta.get("model"))
+            msg_id = meta.get("id") or getattr(msg, "id", None)
+            if isinstance(msg_id, str) and not msg_id.startswith(("run-", "lc_run")):
+                out.setdefault("response_id", msg_id)
+        else:
+            item = {"role": "assistant", "parts": _text_of(getattr(gen, "text", None))}
+            out.setdefault("response_model", info.get("model") or info.get("model_name"))
+        if isinstance(reason, str):
+            item["finish_reason"] = reason
+        outputs.append(item)
+    if usages:
+        out.update(_sum_usage(usages))
+    llm_output = getattr(result, "llm_output", None) or {}
+    if isinstance(llm_output, Mapping):
+        token_usage = llm_output.get("token_usage") or llm_output.get("usage")
+        if isinstance(token_usage, Mapping) and not usages:
+            out.update(_usage_from_token_usage(token_usage))
+        if not out.get("response_model"):
+            out["response_model"] = llm_output.get("model_name") or llm_output.get("model")
+        if not out.get("response_id") and isinstance(llm_output.get("id"), str):
+            out["response_id"] = llm_output["id"]
+    if finish:
+        out["finish_reasons"] = finish
+    if outputs:
+        out["output_messages"] = outputs
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ---- tags, metadata, documents -----------------------------------------------------------
+
+
+def run_attributes(tags: Optional[List[str]], metadata: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The user's RunnableConfig tags and metadata, without LangChain's own bookkeeping."""
+    attrs: Dict[str, Any] = {}
+    user_tags = [t for t in tags or () if isinstance(t, str) and not t.startswith(_INTERNAL_TAG_PREFIXES)]
+    if user_tags:
+        attrs["llm_otel.tags"] = user_tags
+    count = 0
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or key.startswith(_INTERNAL_METADATA_PREFIXES) or key in _INTERNAL_METADATA:
+            continue
+        if value is None:
+            continue
+        attrs["llm_otel.metadata." + key] = value
+        count += 1
+        if count >= MAX_METADATA_KEYS:
+            break
+    return attrs
+
+
+def documents(docs: Any) -> Tuple[int, List[str], List[Dict[str, Any]]]:
+    """Count, ids and (for content capture) contents of retrieved documents."""
+    docs = list(docs or ())
+    ids: List[str] = []
+    contents: List[Dict[str, Any]] = []
+    for doc in docs:
+        meta = getattr(doc, "metadata", None) or {}
+        doc_id = getattr(doc, "id", None) or (meta.get("id") if isinstance(meta, Mapping) else None)
+        if doc_id is not None:
+            ids.append(str(doc_id))
+        item: Dict[str, Any] = {"content": getattr(doc, "page_content", None)}
+        if doc_id is not None:
+            item["id"] = str(doc_id)
+        if meta:
+            item["metadata"] = meta
+        contents.append(item)
+    return len(docs), ids, contents
+
+
+def tool_output(output: Any) -> Any:
+    """A tool's result: a ``ToolMessage``'s content, or the value itself."""
+    if hasattr(output, "content") and getattr(output, "type", None) == "tool":
+        return _plain_content(output.content)
+    return output
+
+
+def run_name(serialized: Any, kwargs: Mapping[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(serialized, Mapping):
+        name = serialized.get("name")
+        if isinstance(name, str) and name:
+            return name
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return default

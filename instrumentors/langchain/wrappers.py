@@ -1,0 +1,232 @@
+"""The wrappers: our handler in every callback manager, and run spans current *inside* runs.
+
+Context is attached only around code that runs inside a run and detached in the same
+context: around the model methods that call the SDK (with ``claim=True``, so the OpenAI
+instrumentor's record merges into the LangChain LLM record), and in the throw-away context
+LangChain copies for a run's children (``_set_config_context``), so tools, lambdas and
+LangGraph nodes see their own span.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, AsyncIterator, Callable, Iterator, List, Optional, Set, Tuple
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
+
+from llm_otel.core.guard import report
+from llm_otel.core.invocation import LLMInvocation
+
+from .handler import STREAM_SLOT, OTelCallbackHandler
+
+
+class Wrappers:
+    """Holds the handler; every wrapper is a bound method so ``uninstrument`` can drop them all."""
+
+    def __init__(self, handler: OTelCallbackHandler) -> None:
+        self.handler = handler
+        self.recorder = handler.recorder
+        self._lazy: Set[Tuple[type, str]] = set()
+        self._lazy_lock = threading.Lock()
+
+    # ---- BaseCallbackManager.__init__ --------------------------------------------------
+
+    def manager_init(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        try:
+            handler = self.handler
+            if not handler.enabled:
+                return
+            for existing in instance.inheritable_handlers:
+                if isinstance(existing, OTelCallbackHandler):
+                    return
+            # copies: the lists the user passed in stay as they were
+            instance.handlers = list(instance.handlers)
+            instance.inheritable_handlers = list(instance.inheritable_handlers)
+            instance.add_handler(handler, True)
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.manager_init", exc)
+
+    # ---- a run's span current for its children ------------------------------------------
+
+    def config_context(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """``_set_config_context`` runs inside the context LangChain copies for a run's children.
+
+        That context is thrown away when the children are done, so the attach needs no detach.
+        """
+        result = wrapped(*args, **kwargs)
+        try:
+            config = args[0] if args else kwargs.get("config")
+            callbacks = config.get("callbacks") if isinstance(config, dict) else None
+            record = self.handler.record(getattr(callbacks, "parent_run_id", None))
+            if record is not None and record.span is not None and not record.ended:
+                otel_context.attach(trace.set_span_in_context(record.span))
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.config_context", exc)
+        return result
+
+    # ---- models: the SDK call sees the LLM span and the claim ------------------------------
+
+    def _llm(self, run_manager: Any) -> Optional[LLMInvocation]:
+        return self.handler.llm(getattr(run_manager, "run_id", None))
+
+    def generate(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """``BaseChatModel._generate_with_cache(messages, stop, run_manager, ...)``."""
+        inv = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
+        if inv is None:
+            return wrapped(*args, **kwargs)
+        with self.recorder.activate(inv, claim=True):
+            return wrapped(*args, **kwargs)
+
+    async def agenerate(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        inv = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
+        if inv is None:
+            return await wrapped(*args, **kwargs)
+        with self.recorder.activate(inv, claim=True):
+            return await wrapped(*args, **kwargs)
+
+    def _single(self, args: Any, kwargs: Any) -> Optional[LLMInvocation]:
+        managers = kwargs.get("run_managers", args[2] if len(args) > 2 else None)
+        if isinstance(managers, list) and len(managers) == 1:  # a batch is one request, many runs
+            return self._llm(managers[0])
+        return None
+
+    def generate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``."""
+        inv = self._single(args, kwargs)
+        if inv is None:
+            return wrapped(*args, **kwargs)
+        with self.recorder.activate(inv, claim=True):
+            return wrapped(*args, **kwargs)
+
+    async def agenerate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        inv = self._single(args, kwargs)
+        if inv is None:
+            return await wrapped(*args, **kwargs)
+        with self.recorder.activate(inv, claim=True):
+            return await wrapped(*args, **kwargs)
+
+    # ``stream()`` calls the subclass's ``_stream`` without its run manager: the stream wrapper
+    # opens a slot the handler fills on ``on_chat_model_start``, and ``_stream`` (wrapped on
+    # the subclass that defines it, on first use) activates the record found there.
+
+    def stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        self._ensure_wrapped(type(instance), "_stream", self.inner_stream)
+        return _with_slot(wrapped(*args, **kwargs))
+
+    def astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        self._ensure_wrapped(type(instance), "_astream", self.inner_astream)
+        self._ensure_wrapped(type(instance), "_stream", self.inner_stream)  # the default _astream runs it
+        return _with_aslot(wrapped(*args, **kwargs))
+
+    def _stream_record(self, kwargs: Any) -> Optional[LLMInvocation]:
+        inv = self._llm(kwargs.get("run_manager"))
+        if inv is None:
+            slot = STREAM_SLOT.get()
+            inv = slot[0] if slot is not None else None
+        return inv if inv is not None and not inv.ended else None
+
+    def inner_stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        inv = self._stream_record(kwargs)
+        iterator = wrapped(*args, **kwargs)
+        return iterator if inv is None else self._activated(iterator, inv)
+
+    def inner_astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        inv = self._stream_record(kwargs)
+        iterator = wrapped(*args, **kwargs)
+        return iterator if inv is None else self._aactivated(iterator, inv)
+
+    def _activated(self, iterator: Iterator[Any], inv: LLMInvocation) -> Iterator[Any]:
+        """Each step of the model's stream runs with the LLM span current and claimed."""
+        activate = self.recorder.activate
+        try:
+            while True:
+                with activate(inv, claim=True):
+                    try:
+                        item = next(iterator)
+                    except StopIteration:
+                        return
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                with activate(inv, claim=True):
+                    close()
+
+    async def _aactivated(self, iterator: AsyncIterator[Any], inv: LLMInvocation) -> AsyncIterator[Any]:
+        activate = self.recorder.activate
+        try:
+            while True:
+                with activate(inv, claim=True):
+                    try:
+                        item = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield item
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with activate(inv, claim=True):
+                    await aclose()
+
+    def _ensure_wrapped(self, cls: type, name: str, wrapper: Callable[..., Any]) -> None:
+        try:
+            owner = next((k for k in cls.__mro__ if name in k.__dict__), None)
+            if owner is None or getattr(owner, "__module__", "").startswith("langchain_core."):
+                return  # the base raises NotImplementedError; LangChain falls back to generate
+            key = (owner, name)
+            if key in self._lazy:
+                return
+            with self._lazy_lock:
+                if key in self._lazy:
+                    return
+                wrapt.wrap_function_wrapper(owner, name, wrapper)
+                self._lazy.add(key)
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.ensure_wrapped", exc)
+
+    def unwrap_lazy(self) -> None:
+        with self._lazy_lock:
+            for owner, name in self._lazy:
+                unwrap(owner, name)
+            self._lazy.clear()
+
+
+def _with_slot(iterator: Iterator[Any]) -> Iterator[Any]:
+    """Run each step of ``stream()`` with a slot for its LLM record (set and reset in one frame)."""
+    slot: List[Optional[LLMInvocation]] = [None]
+    try:
+        while True:
+            token = STREAM_SLOT.set(slot)
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                STREAM_SLOT.reset(token)
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+async def _with_aslot(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    slot: List[Optional[LLMInvocation]] = [None]
+    try:
+        while True:
+            token = STREAM_SLOT.set(slot)
+            try:
+                item = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                STREAM_SLOT.reset(token)
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
