@@ -1,0 +1,133 @@
+"""OpenTelemetry instrumentor for the OpenAI Python SDK (``openai >= 1.40``).
+
+This module only wires wrappers: :mod:`.patch` holds the generic sync/async wrapper, the
+extractor modules turn requests and responses into :class:`LLMInvocation` fields, and
+the core records them. Nothing here imports ``openai`` until instrumentation starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, List, Tuple
+
+from llm_otel.core import instrumentor as _core
+from llm_otel.core.instrumentor import LibraryInstrumentor
+from llm_otel.core.recorder import get_recorder
+
+__all__ = ["OpenAIInstrumentor", "instrument_client"]
+
+_INSTRUMENTS = ("openai >= 1.40",)
+
+# (module, "Class.method", endpoint module name, async?)
+_TARGETS: Tuple[Tuple[str, str, str, bool], ...] = (
+    ("openai.resources.chat.completions", "Completions.create", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions.create", "chat", True),
+    ("openai.resources.chat.completions", "Completions.parse", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", True),
+    ("openai.resources.completions", "Completions.create", "completions", False),
+    ("openai.resources.completions", "AsyncCompletions.create", "completions", True),
+    ("openai.resources.embeddings", "Embeddings.create", "embeddings", False),
+    ("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", True),
+    ("openai.resources.responses", "Responses.create", "responses", False),
+    ("openai.resources.responses", "AsyncResponses.create", "responses", True),
+    ("openai.resources.responses", "Responses.parse", "responses", False),
+    ("openai.resources.responses", "AsyncResponses.parse", "responses", True),
+)
+
+# client attribute path -> (method names, endpoint module name), for instrument_client
+_CLIENT_RESOURCES: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...], str], ...] = (
+    (("chat", "completions"), ("create", "parse"), "chat"),
+    (("completions",), ("create",), "completions"),
+    (("embeddings",), ("create",), "embeddings"),
+    (("responses",), ("create", "parse"), "responses"),
+)
+
+
+def _endpoint(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def _wrapper(endpoint_name: str, is_async: bool, recorder: Any) -> Any:
+    wrappers = _endpoint("patch")
+    factory = wrappers.async_wrapper if is_async else wrappers.sync_wrapper
+    return factory(_endpoint(endpoint_name), recorder)
+
+
+class OpenAIInstrumentor(LibraryInstrumentor):
+    """Traces chat completions (incl. ``parse`` and streams), legacy completions,
+    embeddings and the Responses API, sync and async, for every OpenAI client."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        for module, name, endpoint, is_async in _TARGETS:
+            _core.patch(module, name, _wrapper(endpoint, is_async, recorder))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for module, name, _endpoint_name, _is_async in _TARGETS:
+            _core.unpatch(module, name)
+
+
+def instrument_client(client: Any, tracer_provider: Any = None, meter_provider: Any = None) -> Any:
+    """Trace ONE ``OpenAI`` / ``AsyncOpenAI`` (or Azure) client, without global patching.
+
+    The client's own resource objects get wrapped methods; other clients are untouched.
+    With the global instrumentor also on, each call is still recorded once (the outer,
+    client-level wrapper records; the inner one calls through). Returns ``client``.
+    """
+    import openai
+    import wrapt
+
+    is_async = isinstance(client, openai.AsyncOpenAI)
+    recorder = get_recorder(tracer_provider, meter_provider)
+    for path, methods, endpoint in _CLIENT_RESOURCES:
+        resource: Any = client
+        try:
+            for part in path:
+                resource = getattr(resource, part)
+        except AttributeError:
+            continue  # an SDK version without this resource
+        wrapped_any = False
+        for method in methods:
+            if isinstance(vars(resource).get(method), wrapt.FunctionWrapper):
+                continue  # this client is already instrumented
+            bound = getattr(resource, method, None)
+            if bound is None:
+                continue
+            setattr(resource, method, wrapt.FunctionWrapper(bound, _wrapper(endpoint, is_async, recorder)))
+            wrapped_any = True
+        if wrapped_any:
+            # with_raw_response / with_streaming_response are cached views built from the
+            # bound methods: drop them so they are rebuilt over the wrapped ones
+            for cached in ("with_raw_response", "with_streaming_response"):
+                vars(resource).pop(cached, None)
+    return client
+
+
+def uninstrument_client(client: Any) -> Any:
+    """Undo :func:`instrument_client` for ``client``; returns ``client``."""
+    import wrapt
+
+    for path, methods, _endpoint_name in _CLIENT_RESOURCES:
+        resource: Any = client
+        try:
+            for part in path:
+                resource = getattr(resource, part)
+        except AttributeError:
+            continue
+        removed = False
+        for method in methods:
+            if isinstance(vars(resource).get(method), wrapt.FunctionWrapper):
+                delattr(resource, method)
+                removed = True
+        if removed:
+            for cached in ("with_raw_response", "with_streaming_response"):
+                vars(resource).pop(cached, None)
+    return client
+
+
+def _names() -> List[str]:  # for docs/tests: what the global instrumentor wraps
+    return [f"{module}.{name}" for module, name, _e, _a in _TARGETS]
