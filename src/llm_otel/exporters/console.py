@@ -134,6 +134,9 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
 
     for root in roots:
         walk(root, "", "")
+    for span in sorted(spans, key=lambda s: s.start_time_unix_nano):
+        if span.span_id not in seen:  # unreachable from a root: a parent cycle in a hand-made file
+            walk(span, "", "")
 
     width = min(_MAX_LABEL, max((len(p) + len(s.name) for p, s in rows), default=0))
     lines = []
@@ -253,7 +256,7 @@ class ConsoleTreeExporter(SpanExporter):
     def _print(self, spans: List[SpanRecord], incomplete: bool = False) -> None:
         stream = self._stream()
         color = self._color if self._color is not None else use_color(stream)
-        stream.write(render_trace(spans, color=color, incomplete=incomplete, summary=self._summary))
+        stream.write(render_trace(spans, color=color, incomplete=incomplete, summary=self._summary) + "\n")
         stream.flush()
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:

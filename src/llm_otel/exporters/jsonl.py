@@ -95,13 +95,14 @@ class JsonlFileExporter(SpanExporter):
         self._fd = self._open()
         return self._fd
 
-    def _rotate(self) -> None:
+    def _rotate(self, incoming: int) -> None:
         lock_fd = os.open(str(self.path) + ".lock", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             if fcntl is not None:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
             fd = self._current_fd()  # someone may have rotated while we waited
-            if os.fstat(fd).st_size < self.max_bytes:
+            size = os.fstat(fd).st_size
+            if size == 0 or size + incoming <= self.max_bytes:
                 return
             if self.backups > 0:
                 for n in range(self.backups - 1, 0, -1):
@@ -128,7 +129,7 @@ class JsonlFileExporter(SpanExporter):
             size = os.fstat(fd).st_size
             for line in lines:
                 if self.max_bytes and size > 0 and size + len(line) > self.max_bytes:
-                    self._rotate()
+                    self._rotate(len(line))
                     fd = self._fd  # type: ignore[assignment]
                     size = os.fstat(fd).st_size
                 written = os.write(fd, line)

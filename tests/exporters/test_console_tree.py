@@ -1,0 +1,161 @@
+"""The console tree of real traces recorded through the core recorder."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from exporters.trace_factory import agent_trace, failing_trace
+from llm_otel.core import semconv as sc
+from llm_otel.core.recorder import get_recorder
+from llm_otel.exporters import ConsoleTreeExporter, from_readable, render_trace
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _feed_one_by_one(exporter, finished):
+    """What SimpleSpanProcessor does: export each span as it ends; return output per step."""
+    outputs = []
+    for span in finished:
+        exporter.export([span])
+        outputs.append(exporter._out.getvalue())
+    return outputs
+
+
+def test_tree_is_printed_once_when_the_root_ends(spans, capture_content):
+    agent_trace()
+    finished = spans()
+    assert [s.name for s in finished][-1] == "agent weather"  # children end first
+    exporter = ConsoleTreeExporter(out=io.StringIO(), color=False)
+    outputs = _feed_one_by_one(exporter, finished)
+    assert all(o == "" for o in outputs[:-1])  # nothing before the root ended
+    text = outputs[-1]
+    lines = text.splitlines()
+
+    second = finished[2]  # the answer: usage estimated by the core
+    est_in = second.attributes[sc.USAGE_INPUT_TOKENS]
+    est_out = second.attributes[sc.USAGE_OUTPUT_TOKENS]
+    assert second.attributes[sc.USAGE_ESTIMATED] is True
+    assert lines[0].startswith(f"trace {format(finished[0].context.trace_id, '032x')} · 4 spans · ")
+    assert f"tokens in ~{52 + est_in} out ~{14 + est_out}" in lines[0]
+    assert "cost $0.000016" in lines[0]
+    assert lines[1].startswith("agent weather ")
+    assert lines[2].startswith("├─ chat gpt-4o-mini ")
+    assert "gpt-4o-mini-2024-07-18  tokens in 52 out 14  $0.000016" in lines[2]
+    assert lines[3].startswith("├─ execute_tool get_weather ") and lines[3].rstrip().endswith("OK")
+    assert lines[4].startswith("└─ chat gpt-4o-mini ")
+    assert f"tokens in ~{est_in} out ~{est_out}" in lines[4]
+    assert len({line.index("  OK") for line in lines[1:5]}) == 1  # the columns line up
+    summary = {line.split()[0]: line.split() for line in lines[6:9]}
+    assert lines[5].split() == ["operation", "count", "total", "mean"]
+    assert summary["chat"][1] == "2" and summary["invoke_agent"][1] == "1" and summary["execute_tool"][1] == "1"
+    assert text.endswith("\n\n")
+    assert ANSI.search(text) is None  # a StringIO is not a terminal
+
+
+def test_colour_only_on_a_terminal(spans, capture_content, monkeypatch):
+    agent_trace()
+    finished = spans()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    tty = Tty()
+    ConsoleTreeExporter(out=tty).export(finished)
+    assert ANSI.search(tty.getvalue())
+    assert ANSI.sub("", tty.getvalue()) == render_trace([from_readable(s) for s in finished]) + "\n"
+    plain = io.StringIO()
+    ConsoleTreeExporter(out=plain).export(finished)
+    assert ANSI.search(plain.getvalue()) is None
+    monkeypatch.setenv("NO_COLOR", "1")
+    tty2 = Tty()
+    ConsoleTreeExporter(out=tty2).export(finished)
+    assert ANSI.search(tty2.getvalue()) is None
+
+
+def test_error_step_and_error_count(spans, capture_content):
+    failing_trace()
+    out = io.StringIO()
+    ConsoleTreeExporter(out=out, color=False).export(spans())
+    text = out.getvalue()
+    assert "1 error" in text.splitlines()[0]
+    chat_line = next(line for line in text.splitlines() if "chat gpt-4o-mini" in line)
+    assert "ERROR RuntimeError: rate limited" in chat_line
+
+
+def test_buffer_is_bounded_and_unfinished_traces_print_at_shutdown(spans):
+    tracer = trace.get_tracer("test")
+    out = io.StringIO()
+    exporter = ConsoleTreeExporter(out=out, color=False, max_traces=2, max_spans_per_trace=3)
+    roots = [tracer.start_span(f"root {i}") for i in range(3)]
+    for i, root in enumerate(roots):
+        ctx = trace.set_span_in_context(root)
+        for j in range(5 if i == 2 else 1):
+            tracer.start_span(f"child {i}.{j}", context=ctx).end()
+    exporter.export(spans())  # children only: the roots are still open
+    text = out.getvalue()
+    assert text.count("incomplete: root span not seen") == 1 and "child 0.0" in text  # oldest evicted
+    assert exporter._buffer.dropped_spans == 2  # trace 2 keeps 3 of its 5 spans
+    exporter.shutdown()
+    text = out.getvalue()
+    assert text.count("incomplete: root span not seen") == 3
+    assert "child 2.2" in text and "child 2.3" not in text
+    for root in roots:
+        root.end()
+
+
+def test_a_span_with_a_remote_parent_is_a_local_root(spans):
+    carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    ctx = propagate.extract(carrier)
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("handle request", context=ctx):
+        with tracer.start_as_current_span("inner"):
+            pass
+    out = io.StringIO()
+    ConsoleTreeExporter(out=out, color=False).export(spans())
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("trace 0af7651916cd43dd8448eb211c80319c · 2 spans")
+    assert lines[1].startswith("handle request") and lines[2].startswith("└─ inner")
+
+
+_OUT = io.StringIO()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(BatchSpanProcessor(ConsoleTreeExporter(out=_OUT, color=False)))
+
+
+def test_under_a_batch_span_processor_with_its_own_provider(capture_content):
+    recorder = get_recorder(tracer_provider=_PROVIDER)
+    agent_trace(recorder=recorder)
+    failing_trace(recorder=recorder)
+    assert _PROVIDER.force_flush()
+    text = _OUT.getvalue()
+    assert text.count("\ntrace ") + text.startswith("trace ") == 2
+    assert "└─ chat gpt-4o-mini" in text and "ERROR RuntimeError: rate limited" in text
+
+
+def test_render_survives_a_cycle_and_missing_parents():
+    from llm_otel.exporters.model import SpanRecord
+
+    a = SpanRecord("1" * 32, "a" * 16, "b" * 16, "A", 0, 10)
+    b = SpanRecord("1" * 32, "b" * 16, "a" * 16, "B", 1, 5)
+    orphan = SpanRecord("1" * 32, "c" * 16, "d" * 16, "orphan", 2, 3)
+    text = render_trace([a, b, orphan])
+    lines = text.splitlines()
+    assert lines[1].startswith("orphan")  # parent not in the trace: shown at top level
+    assert lines[2].startswith("A ") and lines[3].startswith("└─ B ")  # the cycle is cut, not lost
+
+
+@pytest.mark.parametrize("seconds,expected", [(0.0000005, "0 µs"), (0.0005, "500 µs"), (0.25, "250.0 ms"),
+                                              (12.5, "12.500 s")])
+def test_duration_format(seconds, expected):
+    from llm_otel.exporters.console import format_duration
+
+    assert format_duration(seconds) == expected
