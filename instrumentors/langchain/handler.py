@@ -139,14 +139,18 @@ class OTelCallbackHandler(BaseCallbackHandler):
                             request_model=extract.model_name(metadata, params, serialized),
                             **extract.request_params(metadata, params, serialized))
         inv.input_messages = messages
+        slot = STREAM_SLOT.get()
+        if slot is not None and slot[0] is None:
+            inv.stream = True  # called by ``stream()`` / ``astream()``
+        else:
+            slot = None
         inv.attributes = extract.run_attributes(tags, metadata)
         thread = metadata.get("thread_id")
         if isinstance(thread, (str, int)) and not isinstance(thread, bool):
             inv.conversation_id = str(thread)
         self.recorder.start_llm(inv, self._parent_context(parent_run_id))
         self._add(run_id, inv, parent_run_id)
-        slot = STREAM_SLOT.get()
-        if slot is not None and slot[0] is None:
+        if slot is not None:
             slot[0] = inv
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
@@ -183,10 +187,9 @@ class OTelCallbackHandler(BaseCallbackHandler):
         name = extract.run_name(serialized, kwargs, "chain")
         step = StepInvocation(name=name, inputs=inputs, attributes=extract.run_attributes(tags, metadata))
         agent = metadata.get("lc_agent_name")
-        if name == "AgentExecutor" or (isinstance(agent, str) and agent == name) or metadata.get("llm_otel.agent"):
+        if name == "AgentExecutor" or (isinstance(agent, str) and agent == name):
             step.operation, step.kind, step.agent_name = "invoke_agent", "agent", name
             step.name = f"invoke_agent {name}"
-            step.attributes.pop("llm_otel.metadata.llm_otel.agent", None)
         elif metadata.get("langgraph_node") == name:
             step.kind = "node"
             step.attributes["llm_otel.langgraph.node"] = name
