@@ -122,6 +122,9 @@ class StepInvocation:
     inputs: Any = None  # recorded only when content capture is on
     outputs: Any = None
     attributes: Dict[str, Any] = field(default_factory=dict)  # recorded always
+    # None: inputs/outputs follow the global content setting; True: the user asked for
+    # them (``@track`` on their own function) and they are recorded even when it is off
+    capture_content: Optional[bool] = None
     error_type: Optional[str] = None
     span: Any = None
     ended: bool = False

@@ -207,7 +207,8 @@ class Recorder:
             if record.attributes:
                 span.set_attributes(_plain_attributes(record.attributes))
             settings = config.settings()
-            if settings.capture_content:
+            forced = getattr(record, "capture_content", None)  # StepInvocation only
+            if (forced if forced is not None else settings.capture_content):
                 limit = settings.content_max_length
                 if isinstance(record, ToolInvocation):
                     pairs = ((sc.TOOL_CALL_ARGUMENTS, record.arguments), (sc.TOOL_CALL_RESULT, record.result))
@@ -215,7 +216,9 @@ class Recorder:
                     pairs = (("llm_otel.input", record.inputs), ("llm_otel.output", record.outputs))
                 content = {key: _text(value, limit) for key, value in pairs if value is not None}
                 if content:
-                    if settings.content_on_span:
+                    # content asked for by the record itself lands on the span when the
+                    # global mode (NO_CONTENT) names no place for it
+                    if settings.content_on_span or not settings.capture_content:
                         span.set_attributes(content)
                     if settings.content_in_event:
                         span.add_event(sc.CONTENT_EVENT, content)

@@ -59,6 +59,16 @@ STREAMING = "llm_otel.request.stream"
 AGENT_ACTION_EVENT = "llm_otel.agent.action"  # span events on an agent run (LangChain)
 AGENT_FINISH_EVENT = "llm_otel.agent.finish"
 
+# trace enrichment: @track, update_current_span/trace, record_feedback (llm_otel.tracking)
+SESSION_ID = "session.id"  # OTel registry and OpenInference (Phoenix sessions) alike
+USER_ID = "user.id"
+INPUT = "llm_otel.input"
+OUTPUT = "llm_otel.output"
+TAGS = "llm_otel.tags"
+METADATA_PREFIX = "llm_otel.metadata."  # + key
+FEEDBACK_PREFIX = "llm_otel.feedback."  # + name + ".value" / ".reason"
+TRACE_UPDATE_EVENT = "llm_otel.trace.update"  # trace data when the trace's root has ended
+
 # metrics, with the conventions' bucket advice
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
