@@ -1,0 +1,474 @@
+"""One contender in one process: paired, alternating blocks of instrumented and plain calls.
+
+``python benchmarks/bench.py --contender llm-otel --cases chat,stream`` prints one JSON
+line per case. Each round runs a block of calls instrumented and a block plain (the order
+flips every round, so drift cancels); the figure is the median over rounds of the
+per-call difference. Every contender gets the same SDK pipeline: a TracerProvider with a
+SimpleSpanProcessor into an exporter that drops (and counts) spans, a MeterProvider with
+an InMemoryMetricReader, and a LoggerProvider that drops log records (content events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from opentelemetry import metrics, trace  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
+
+import responses  # noqa: E402
+from responses import CHAT_MODEL, EMBED_MODEL, MESSAGES  # noqa: E402
+
+
+class DropExporter(SpanExporter):
+    """Counts spans and forgets them: the exporter costs nothing, the SDK's work stays."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class Switch(SimpleSpanProcessor):
+    """A SimpleSpanProcessor that can be turned off (to time an exporter on its own)."""
+
+    enabled = False
+
+    def on_end(self, span: Any) -> None:
+        if self.enabled:
+            super().on_end(span)
+
+
+class Pipeline:
+    def __init__(self, span_exporter: Optional[SpanExporter] = None) -> None:
+        self.exporter = DropExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.switch: Optional[Switch] = None
+        if span_exporter is not None:
+            self.switch = Switch(span_exporter)
+            self.tracer_provider.add_span_processor(self.switch)
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+        self.logger_provider = _drop_logs()
+
+
+def _drop_logs() -> Any:
+    """Content events (openai-v2) go to the logs API: give it a real SDK that drops them."""
+    try:
+        from opentelemetry._logs import set_logger_provider
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import LogExporter, LogExportResult, SimpleLogRecordProcessor
+
+        class DropLogs(LogExporter):
+            def export(self, batch: Any) -> Any:
+                return LogExportResult.SUCCESS
+
+            def shutdown(self) -> None:
+                pass
+
+        provider = LoggerProvider()
+        provider.add_log_record_processor(SimpleLogRecordProcessor(DropLogs()))
+        set_logger_provider(provider)
+        try:
+            from opentelemetry._events import set_event_logger_provider
+            from opentelemetry.sdk._events import EventLoggerProvider
+
+            set_event_logger_provider(EventLoggerProvider(provider))
+        except Exception:  # noqa: BLE001 - the events API is going away
+            pass
+        return provider
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# ---- the workloads: one call each, what an app does -------------------------------------
+
+class Workloads:
+    """Builds each case's plain call once (clients, chains, indexes are made up front)."""
+
+    def __init__(self) -> None:
+        self.server = responses.Server(stream_chunks=40)
+        self.long_server = responses.Server(stream_chunks=240)
+        self.client = self.server.openai_client()
+        self.long_client = self.long_server.openai_client()
+        self.chat_kwargs = dict(model=CHAT_MODEL, messages=MESSAGES, temperature=0.7, max_tokens=100)
+        self._chain: Any = None
+        self._query_engine: Any = None
+
+    # openai
+    def chat(self) -> None:
+        self.client.chat.completions.create(**self.chat_kwargs)
+
+    def stream(self) -> None:
+        for _ in self.client.chat.completions.create(stream=True, stream_options={"include_usage": True},
+                                                     **self.chat_kwargs):
+            pass
+
+    def stream_no_usage(self) -> None:
+        for _ in self.client.chat.completions.create(stream=True, **self.chat_kwargs):
+            pass
+
+    def stream_long(self) -> None:
+        for _ in self.long_client.chat.completions.create(stream=True, stream_options={"include_usage": True},
+                                                          **self.chat_kwargs):
+            pass
+
+    def embeddings(self) -> None:
+        self.client.embeddings.create(model=EMBED_MODEL, input="The quick brown fox jumps over the lazy dog")
+
+    # frameworks
+    def langchain_chain(self) -> Any:
+        if self._chain is None:
+            from langchain_core.output_parsers import StrOutputParser
+            from langchain_core.prompts import ChatPromptTemplate
+            from langchain_openai import ChatOpenAI
+
+            llm = ChatOpenAI(model=CHAT_MODEL, api_key=responses.API_KEY, base_url=responses.BASE_URL,
+                             max_retries=0, temperature=0.7, http_client=self.server.http_client())
+            prompt = ChatPromptTemplate.from_messages([("system", "You are a terse assistant."),
+                                                       ("user", "Tell me a short joke about {topic}.")])
+            self._chain = prompt | llm | StrOutputParser()
+        return self._chain
+
+    def langchain(self) -> None:
+        self.langchain_chain().invoke({"topic": "OpenTelemetry"})
+
+    def llamaindex_engine(self) -> Any:
+        if self._query_engine is None:
+            from llama_index.core import Document, Settings, VectorStoreIndex
+            from llama_index.core.embeddings import MockEmbedding
+            from llama_index.llms.openai import OpenAI
+
+            llm = OpenAI(model=CHAT_MODEL, api_key=responses.API_KEY, api_base=responses.BASE_URL,
+                         max_retries=0, temperature=0.7, http_client=self.server.http_client())
+            Settings.llm = llm
+            Settings.embed_model = MockEmbedding(embed_dim=8)
+            docs = [Document(text=f"Document {i}: spans, metrics and logs are OpenTelemetry signals. " * 3)
+                    for i in range(4)]
+            index = VectorStoreIndex.from_documents(docs, embed_model=Settings.embed_model)
+            self._query_engine = index.as_query_engine(llm=llm, similarity_top_k=2)
+        return self._query_engine
+
+    def llamaindex(self) -> None:
+        self.llamaindex_engine().query("Which signals does OpenTelemetry have?")
+
+
+CASES = ["chat", "stream", "stream_no_usage", "stream_long", "embeddings", "langchain", "llamaindex"]
+
+
+# ---- contenders -------------------------------------------------------------------------
+
+class Contender:
+    """Turns instrumentation on and off; ``call(case)`` is what the instrumented block runs."""
+
+    name = "?"
+    frameworks = True  # instruments LangChain/LlamaIndex themselves (or only the SDK under them)
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        self.pipeline = pipeline
+        self.work = work
+
+    state = False
+
+    def switch(self, on: bool) -> None:
+        if on != self.state:
+            self.on() if on else self.off()
+            self.state = on
+
+    def on(self) -> None:
+        pass
+
+    def off(self) -> None:
+        pass
+
+    def call(self, case: str) -> Callable[[], None]:
+        return getattr(self.work, case)
+
+
+class Plain(Contender):
+    name = "plain"
+
+
+class FloorContender(Contender):
+    name = "floor"
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        super().__init__(pipeline, work)
+        from floor import Floor
+
+        self.floor = Floor(pipeline.tracer_provider, pipeline.meter_provider)
+
+    def call(self, case: str) -> Callable[[], None]:
+        f, w = self.floor, self.work
+        kwargs = w.chat_kwargs
+
+        def drain(client: Any, **extra: Any) -> Callable[[], None]:
+            def run() -> None:
+                for _ in f.stream(client, stream=True, **extra, **kwargs):
+                    pass
+            return run
+
+        usage = {"stream_options": {"include_usage": True}}
+        return {
+            "chat": lambda: f.chat(w.client, **kwargs),
+            "stream": drain(w.client, **usage),
+            "stream_no_usage": drain(w.client),
+            "stream_long": drain(w.long_client, **usage),
+            "embeddings": lambda: f.embeddings(w.client, model=EMBED_MODEL,
+                                               input="The quick brown fox jumps over the lazy dog"),
+            "langchain": lambda: f.around(w.langchain_chain().invoke, CHAT_MODEL, {"topic": "OpenTelemetry"}),
+            "llamaindex": lambda: f.around(w.llamaindex_engine().query, CHAT_MODEL,
+                                           "Which signals does OpenTelemetry have?"),
+        }[case]
+
+
+class LlmOtel(Contender):
+    name = "llm-otel"
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        super().__init__(pipeline, work)
+        import llm_otel
+
+        self.llm_otel = llm_otel
+        self.names: List[str] = []
+        for name in llm_otel.available():  # those that have landed and load
+            try:
+                llm_otel.instrument(name, tracer_provider=pipeline.tracer_provider,
+                                    meter_provider=pipeline.meter_provider)
+                llm_otel.uninstrument(name)
+                self.names.append(name)
+            except Exception as exc:  # noqa: BLE001
+                print(f"llm-otel: instrumentor {name} unavailable: {exc!r}", file=sys.stderr)
+
+    def on(self) -> None:
+        self.llm_otel.instrument(*self.names, tracer_provider=self.pipeline.tracer_provider,
+                                 meter_provider=self.pipeline.meter_provider)
+
+    def off(self) -> None:
+        self.llm_otel.uninstrument(*self.names)
+
+
+class ExporterCost(LlmOtel):
+    """llm-otel stays on; the blocks differ only in the extra exporter (console or JSONL)."""
+
+    name = "exporter"
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        super().__init__(pipeline, work)
+        if pipeline.switch is None:
+            raise SystemExit("--exporter is required for this contender")
+        LlmOtel.on(self)
+
+    def on(self) -> None:
+        self.pipeline.switch.enabled = True  # type: ignore[union-attr]
+
+    def off(self) -> None:
+        self.pipeline.switch.enabled = False  # type: ignore[union-attr]
+
+
+class Instrumentor(Contender):
+    """A peer with a working ``uninstrument()``."""
+
+    frameworks = False
+
+    def instrumentor(self) -> Any:
+        raise NotImplementedError
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        super().__init__(pipeline, work)
+        self.inst = self.instrumentor()
+
+    def on(self) -> None:
+        self.inst.instrument(tracer_provider=self.pipeline.tracer_provider,
+                             meter_provider=self.pipeline.meter_provider)
+
+    def off(self) -> None:
+        self.inst.uninstrument()
+
+
+class OpenAIV2(Instrumentor):
+    name = "openai-v2"
+
+    def instrumentor(self) -> Any:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+        return OpenAIInstrumentor()
+
+
+class OpenInference(Instrumentor):
+    name = "openinference"
+
+    def instrumentor(self) -> Any:
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+
+        return OpenAIInstrumentor()
+
+
+class OpenLLMetry(Contender):
+    """``uninstrument()`` leaves its wrappers in place, so it is toggled by swapping the
+    patched attributes themselves: everything its ``instrument()`` changed in the loaded
+    openai / langchain / llama_index modules and classes is put back or re-applied."""
+
+    name = "openllmetry"
+    frameworks = False
+
+    def __init__(self, pipeline: Pipeline, work: Workloads) -> None:
+        super().__init__(pipeline, work)
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+        before = _patchable()
+        OpenAIInstrumentor().instrument(tracer_provider=pipeline.tracer_provider,
+                                        meter_provider=pipeline.meter_provider)
+        after = _patchable()
+        self.changes = [(owner, name, before[key][2], value)
+                        for key, (owner, name, value) in after.items()
+                        if key in before and before[key][2] is not value and hasattr(value, "__wrapped__")]
+        if not self.changes:
+            raise RuntimeError("OpenLLMetry patched nothing that could be found")
+        self.off()
+
+    def on(self) -> None:
+        for owner, name, _, patched in self.changes:
+            setattr(owner, name, patched)
+
+    def off(self) -> None:
+        for owner, name, original, _ in self.changes:
+            setattr(owner, name, original)
+
+
+def _patchable() -> Dict[Any, Any]:
+    out: Dict[Any, Any] = {}
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or not modname.startswith(("openai", "langchain", "llama_index")):
+            continue
+        for name, value in list(vars(mod).items()):
+            out[(id(mod), name)] = (mod, name, value)
+            if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                for attr, member in list(vars(value).items()):
+                    out[(id(value), attr)] = (value, attr, member)
+    return out
+
+
+CONTENDERS = {c.name: c for c in (Plain, FloorContender, LlmOtel, ExporterCost, OpenAIV2, OpenInference, OpenLLMetry)}
+
+
+# ---- measurement ------------------------------------------------------------------------
+
+def paired(contender: Contender, case: str, rounds: int, block: int) -> Dict[str, Any]:
+    plain = getattr(contender.work, case)
+    instrumented = contender.call(case)
+    exporter = contender.pipeline.exporter
+    # warm up both paths (imports, caches, tiktoken, pydantic models)
+    contender.switch(True)
+    for _ in range(max(3, block // 4)):
+        instrumented()
+    contender.switch(False)
+    for _ in range(max(3, block // 4)):
+        plain()
+    diffs: List[float] = []
+    plains: List[float] = []
+    spans = calls = leaked = 0
+    for r in range(rounds):
+        times: Dict[bool, float] = {}
+        for on in ((True, False) if r % 2 == 0 else (False, True)):
+            if on:
+                contender.switch(True)
+                fn = instrumented
+            else:
+                contender.switch(False)
+                fn = plain
+            before = exporter.count
+            t0 = perf_counter()
+            for _ in range(block):
+                fn()
+            times[on] = (perf_counter() - t0) / block
+            if on:
+                spans += exporter.count - before
+                calls += block
+            else:
+                leaked += exporter.count - before
+        contender.switch(False)
+        diffs.append(times[True] - times[False])
+        plains.append(times[False])
+    q = statistics.quantiles(diffs, n=4) if len(diffs) >= 2 else [diffs[0]] * 3
+    return {"case": case, "plain_us": statistics.median(plains) * 1e6,
+            "overhead_us": statistics.median(diffs) * 1e6, "q1_us": q[0] * 1e6, "q3_us": q[2] * 1e6,
+            "spans_per_call": spans / calls if calls else 0.0,
+            "plain_spans": leaked, "rounds": rounds, "block": block}
+
+
+BLOCKS = {"chat": 40, "stream": 20, "stream_no_usage": 20, "stream_long": 6, "embeddings": 40,
+          "langchain": 10, "llamaindex": 4}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--contender", required=True, choices=sorted(CONTENDERS))
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the block sizes")
+    ap.add_argument("--exporter", choices=["console", "jsonl"], help="add llm-otel's exporter to the pipeline")
+    ap.add_argument("--label", default=None, help="name of this run in the output")
+    args = ap.parse_args(argv)
+
+    span_exporter = None
+    if args.exporter:
+        span_exporter = _llm_otel_exporter(args.exporter)
+    pipeline = Pipeline(span_exporter)
+    work = Workloads()
+    label = args.label or args.contender
+    cases = []
+    for case in args.cases.split(","):
+        try:
+            getattr(work, case)()  # import and build everything (chains, indexes) before instrumenting
+            cases.append(case)
+        except ImportError as exc:
+            print(json.dumps({"contender": label, "case": case, "error": f"not installed: {exc}"}), flush=True)
+    try:
+        contender = CONTENDERS[args.contender](pipeline, work)
+    except ImportError as exc:
+        print(json.dumps({"contender": label, "error": f"not installed: {exc}"}), flush=True)
+        return 0
+    gc.collect()
+    for case in cases:
+        block = max(1, int(BLOCKS[case] * args.scale))
+        result = paired(contender, case, args.rounds, block)
+        result["contender"] = label
+        result["frameworks"] = contender.frameworks
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def _llm_otel_exporter(kind: str) -> SpanExporter:
+    if kind == "console":
+        from llm_otel.exporters import ConsoleTreeExporter
+
+        return ConsoleTreeExporter(out=open(os.devnull, "w"), color=False)
+    from llm_otel.exporters import JsonlFileExporter
+
+    return JsonlFileExporter(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"llm-otel-bench-{os.getpid()}.jsonl"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

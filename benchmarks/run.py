@@ -1,0 +1,271 @@
+"""Run the whole benchmark suite and print the tables (``--quick`` for a fast pass).
+
+Every contender runs in its own process (``bench.py``) on the same harness: the plain
+call, the hand-written floor, llm-otel and the peers. Then the content-capture runs, the
+exporter costs, import time and memory (``startup.py``). Raw results go to
+``benchmarks/results/<timestamp>.jsonl``; the tables to stdout and ``results/latest.md``.
+Use ``benchmarks/run.sh`` to get the peers' virtualenv made for you.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+CONTENDERS = ["floor", "llm-otel", "openai-v2", "openinference", "openllmetry"]
+PEERS = ["openai-v2", "openinference", "openllmetry"]
+CASE_NAMES = {
+    "chat": "chat (non-streaming)",
+    "stream": "stream, 40 chunks, include_usage",
+    "stream_no_usage": "stream, 40 chunks, no usage (local token count)",
+    "stream_long": "stream, 240 chunks, include_usage",
+    "embeddings": "embeddings",
+    "langchain": "LangChain LCEL chain (ChatOpenAI)",
+    "llamaindex": "LlamaIndex query (VectorStoreIndex + OpenAI LLM)",
+}
+CONTENT_OFF = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false", "TRACELOOP_TRACE_CONTENT": "false",
+               "OPENINFERENCE_HIDE_INPUTS": "true", "OPENINFERENCE_HIDE_OUTPUTS": "true"}
+CONTENT_ON = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true", "TRACELOOP_TRACE_CONTENT": "true",
+              "OPENINFERENCE_HIDE_INPUTS": "false", "OPENINFERENCE_HIDE_OUTPUTS": "false"}
+CHUNK_DELTA = 200  # stream_long has 240 chunks, stream 40
+
+
+def _run(args: List[str], env: Dict[str, str], log: Any) -> List[Dict[str, Any]]:
+    out: List[Dict[str, Any]] = []
+    proc = subprocess.Popen([sys.executable, *args], cwd=str(HERE), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        out.append(row)
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        _progress(row)
+    _, err = proc.communicate()
+    if proc.returncode:
+        print(f"  ! {' '.join(args)} exited {proc.returncode}:\n{err[-2000:]}", file=sys.stderr)
+    return out
+
+
+def _progress(row: Dict[str, Any]) -> None:
+    if "error" in row:
+        print(f"  {row.get('contender', row.get('kind'))}: {row['error']}", file=sys.stderr)
+    elif row.get("kind") == "import":
+        print(f"  import {row['name']}: {row['ms']:.1f} ms", file=sys.stderr)
+    elif row.get("kind") == "memory":
+        print(f"  memory: RSS {row['rss_growth_kib']} KiB, traced {row['tracemalloc_growth_bytes']} B",
+              file=sys.stderr)
+    else:
+        print(f"  {row['contender']:<22} {row['case']:<16} +{row['overhead_us']:8.1f} us/call "
+              f"(plain {row['plain_us']:.0f} us, {row['spans_per_call']:.0f} spans)", file=sys.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller blocks, 10k-call memory run")
+    ap.add_argument("--contenders", default=",".join(CONTENDERS))
+    ap.add_argument("--skip", default="", help="comma list of: content,exporters,imports,memory")
+    args = ap.parse_args()
+    rounds, scale = (8, 0.5) if args.quick else (30, 1.0)
+    skip = set(filter(None, args.skip.split(",")))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    log = open(RESULTS / f"{stamp}.jsonl", "w")
+    base_env = dict(os.environ, PYTHONHASHSEED="0")
+    rows: List[Dict[str, Any]] = []
+    common = ["--rounds", str(rounds), "--scale", str(scale)]
+    started = time.perf_counter()
+
+    contenders = [c for c in args.contenders.split(",") if c]
+    for contender in contenders:
+        print(f"[{contender}]", file=sys.stderr)
+        rows += _run(["bench.py", "--contender", contender, *common], dict(base_env, **CONTENT_OFF), log)
+    if "content" not in skip:
+        for contender in [c for c in contenders if c != "floor"]:
+            print(f"[{contender}, content on]", file=sys.stderr)
+            rows += _run(["bench.py", "--contender", contender, "--cases", "chat,stream",
+                          "--label", f"{contender}+content", *common], dict(base_env, **CONTENT_ON), log)
+    if "exporters" not in skip and "llm-otel" in contenders:
+        for kind in ("console", "jsonl"):
+            print(f"[llm-otel {kind} exporter]", file=sys.stderr)
+            rows += _run(["bench.py", "--contender", "exporter", "--exporter", kind, "--cases", "chat,stream",
+                          "--label", f"exporter:{kind}", *common], dict(base_env, **CONTENT_OFF), log)
+    if "imports" not in skip:
+        print("[imports]", file=sys.stderr)
+        rows += _run(["startup.py", "imports", "--runs", "3" if args.quick else "7"], base_env, log)
+    if "memory" not in skip:
+        print("[memory]", file=sys.stderr)
+        calls = "10000" if args.quick else "100000"
+        rows += _run(["startup.py", "memory", "--calls", calls, "--traced", "3000" if args.quick else "10000"],
+                     dict(base_env, **CONTENT_OFF), log)
+    log.close()
+
+    report = render(rows, quick=args.quick, seconds=time.perf_counter() - started)
+    (RESULTS / "latest.md").write_text(report)
+    print(report)
+    return 0
+
+
+# ---- tables ----------------------------------------------------------------------------
+
+def _by(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for row in rows:
+        if "case" in row and "overhead_us" in row:
+            out.setdefault(row["contender"], {})[row["case"]] = row
+    return out
+
+
+def _us(row: Optional[Dict[str, Any]]) -> str:
+    if row is None:
+        return "n/a"
+    spans = row["spans_per_call"]
+    note = "" if round(spans) == 1 else f" ({spans:.0f} spans)"
+    return f"{row['overhead_us']:.0f}{note}"
+
+
+def per_chunk(by: Dict[str, Dict[str, Dict[str, Any]]], contender: str) -> Optional[float]:
+    cases = by.get(contender, {})
+    if "stream" in cases and "stream_long" in cases:
+        return (cases["stream_long"]["overhead_us"] - cases["stream"]["overhead_us"]) / CHUNK_DELTA
+    return None
+
+
+def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0) -> str:
+    by = _by(rows)
+    present = [c for c in CONTENDERS if c in by]
+    peers = [c for c in PEERS if c in by]
+    lines: List[str] = []
+    add = lines.append
+    plain_source = by.get("floor") or by.get("llm-otel") or next(iter(by.values()), {})
+    add(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{'--quick' if quick else 'full'} run, {seconds:.0f} s. Overhead = median over rounds of "
+        "(instrumented block - plain block) per call, in microseconds; lower is better.")
+    add("")
+    header = ["case", "plain call"] + present + (["llm-otel / floor"] if "llm-otel" in by and "floor" in by else [])
+    add("| " + " | ".join(header) + " |")
+    add("|" + "---|" * len(header))
+    for case, title in CASE_NAMES.items():
+        if not any(case in by[c] for c in present):
+            continue
+        plain = plain_source.get(case)
+        cells = [title, f"{plain['plain_us']:.0f}" if plain else "n/a"]
+        cells += [_us(by[c].get(case)) for c in present]
+        if "llm-otel / floor" in header:
+            ours, floor = by["llm-otel"].get(case), by["floor"].get(case)
+            cells.append(f"{ours['overhead_us'] / floor['overhead_us']:.2f}x"
+                         if ours and floor and floor["overhead_us"] > 0 else "n/a")
+        add("| " + " | ".join(cells) + " |")
+    chunk_cells = ["per stream chunk (slope 40 -> 240 chunks)", ""]
+    chunk_cells += [f"{v:.2f}" if (v := per_chunk(by, c)) is not None else "n/a" for c in present]
+    if "llm-otel / floor" in header:
+        ours, floor = per_chunk(by, "llm-otel"), per_chunk(by, "floor")
+        chunk_cells.append(f"{ours / floor:.2f}x" if ours and floor and floor > 0 else "n/a")
+    add("| " + " | ".join(chunk_cells) + " |")
+    add("")
+
+    content = [c for c in present if f"{c}+content" in by]
+    if content:
+        add("Content capture on (each contender's own switch), overhead per call in microseconds:")
+        add("")
+        add("| case | " + " | ".join(f"{c} off" + " | " + f"{c} on" for c in content) + " |")
+        add("|" + "---|" * (1 + 2 * len(content)))
+        for case in ("chat", "stream"):
+            cells = [CASE_NAMES[case]]
+            for c in content:
+                cells += [_us(by[c].get(case)), _us(by[f"{c}+content"].get(case))]
+            add("| " + " | ".join(cells) + " |")
+        add("")
+
+    exporters = [k for k in ("console", "jsonl") if f"exporter:{k}" in by]
+    if exporters:
+        add("llm-otel's local exporters, added to the pipeline (SimpleSpanProcessor), extra cost per call "
+            "in microseconds (llm-otel on in both blocks):")
+        add("")
+        add("| case | " + " | ".join(f"{k} exporter" for k in exporters) + " |")
+        add("|" + "---|" * (1 + len(exporters)))
+        for case in ("chat", "stream"):
+            add("| " + " | ".join([CASE_NAMES[case]] + [_us(by[f"exporter:{k}"].get(case)) for k in exporters]) + " |")
+        add("")
+
+    imports = {r["name"]: r for r in rows if r.get("kind") == "import"}
+    if imports:
+        add("Import time, fresh interpreter, median (OTEL_*_EXPORTER=none):")
+        add("")
+        add("| import | ms |")
+        add("|---|---|")
+        for name, row in imports.items():
+            add(f"| `{name}` | {row['ms']:.0f} |")
+        added = _import_delta(imports)
+        if added is not None:
+            add(f"| **llm_otel.auto beyond the OTel SDK** (libraries already imported) | **{added:.0f}** |")
+        add("")
+
+    memory = next((r for r in rows if r.get("kind") == "memory"), None)
+    if memory:
+        add(f"Memory: {memory['calls']} instrumented calls (chat; every 20th a stream, every 40th an abandoned "
+            f"stream), after {memory['warmup']} warm-up calls: RSS {memory['rss_after_warmup_kib']} -> "
+            f"{memory['rss_end_kib']} KiB ({memory['rss_growth_kib']:+d} KiB); tracemalloc over the last "
+            f"{memory['tracemalloc_calls']} calls: {memory['tracemalloc_growth_bytes']:+d} bytes "
+            f"({memory['bytes_per_call']:+.2f} B/call); {memory['spans']} spans ended.")
+        add("")
+
+    add(targets(by, peers, imports, memory))
+    return "\n".join(lines) + "\n"
+
+
+def _import_delta(imports: Dict[str, Dict[str, Any]]) -> Optional[float]:
+    ours = imports.get("llm_otel.auto, libraries already imported")
+    sdk = imports.get("OTel SDK, libraries already imported")
+    return ours["ms"] - sdk["ms"] if ours and sdk else None
+
+
+def targets(by: Dict[str, Dict[str, Dict[str, Any]]], peers: List[str], imports: Dict[str, Any],
+            memory: Optional[Dict[str, Any]]) -> str:
+    out = ["Targets:", ""]
+    ours, floor = by.get("llm-otel", {}), by.get("floor", {})
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    for case in ("chat", "stream", "stream_no_usage"):
+        if case in ours and case in floor and floor[case]["overhead_us"] > 0:
+            ratio = ours[case]["overhead_us"] / floor[case]["overhead_us"]
+            out.append(f"- {CASE_NAMES[case]}: llm-otel / floor = {ratio:.2f}x (target <= 1.25x): {verdict(ratio <= 1.25)}")
+    for case in CASE_NAMES:
+        if case not in ours:
+            continue
+        worse = [p for p in peers if case in by[p] and by[p][case]["overhead_us"] <= ours[case]["overhead_us"]]
+        if any(case in by[p] for p in peers):
+            out.append(f"- {CASE_NAMES[case]}: below every peer: "
+                       f"{verdict(not worse)}" + (f" (not below {', '.join(worse)})" if worse else ""))
+    chunk, floor_chunk = per_chunk(by, "llm-otel"), per_chunk(by, "floor")
+    if chunk is not None:
+        own = f"; beyond the floor's {floor_chunk:.2f} us (the SDK's per-chunk histogram record): " \
+              f"{chunk - floor_chunk:.2f} us" if floor_chunk is not None else ""
+        out.append(f"- per stream chunk: {chunk:.2f} us (target < 2 us): {verdict(chunk < 2)}{own}")
+    added = _import_delta(imports)
+    if added is not None:
+        out.append(f"- `import llm_otel.auto` beyond the OTel SDK: {added:.0f} ms (target < 100 ms): {verdict(added < 100)}")
+    if memory:
+        per_call = memory["bytes_per_call"] or 0.0
+        out.append(f"- memory growth: {per_call:+.2f} B/call traced, RSS {memory['rss_growth_kib']:+d} KiB over "
+                   f"{memory['calls_measured']} calls (target: none): {verdict(per_call < 1.0)}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
