@@ -27,6 +27,8 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("langchain_core.language_models.llms", "BaseLLM._agenerate_helper", "agenerate_helper"),
     ("langchain_core.language_models.llms", "BaseLLM.stream", "stream"),
     ("langchain_core.language_models.llms", "BaseLLM.astream", "astream"),
+    ("langgraph.pregel.main", "Pregel.stream", "graph_stream"),
+    ("langgraph.pregel.main", "Pregel.astream", "graph_astream"),
 ]
 
 

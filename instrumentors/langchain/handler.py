@@ -35,6 +35,9 @@ _CONTROL_FLOW = {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentComm
 # set by the ``stream`` wrappers while LangChain runs one step of a model's stream: there,
 # ``_stream`` is called without its run manager, so the run's record is handed over here
 STREAM_SLOT: ContextVar[Optional[List[Optional[LLMInvocation]]]] = ContextVar("llm_otel_lc_stream", default=None)
+# set by the LangGraph wrappers while an agent graph (model node + "tools" node) runs: its
+# first chain run is the graph itself, recorded as ``invoke_agent``
+AGENT_SLOT: ContextVar[Optional[List[bool]]] = ContextVar("llm_otel_lc_agent", default=None)
 
 
 class _Run:
@@ -187,7 +190,11 @@ class OTelCallbackHandler(BaseCallbackHandler):
         name = extract.run_name(serialized, kwargs, "chain")
         step = StepInvocation(name=name, inputs=inputs, attributes=extract.run_attributes(tags, metadata))
         agent = metadata.get("lc_agent_name")
-        if name == "AgentExecutor" or (isinstance(agent, str) and agent == name):
+        slot = AGENT_SLOT.get()
+        graph_agent = slot is not None and slot[0]
+        if graph_agent:
+            slot[0] = False  # type: ignore[index]
+        if graph_agent or name == "AgentExecutor" or (isinstance(agent, str) and agent == name):
             step.operation, step.kind, step.agent_name = "invoke_agent", "agent", name
             step.name = f"invoke_agent {name}"
         elif metadata.get("langgraph_node") == name:

@@ -10,6 +10,7 @@ LangGraph nodes see their own span.
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Iterator, List, Optional, Set, Tuple
 
 import wrapt
@@ -20,7 +21,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from llm_otel.core.guard import report
 from llm_otel.core.invocation import LLMInvocation
 
-from .handler import STREAM_SLOT, OTelCallbackHandler
+from .handler import AGENT_SLOT, STREAM_SLOT, OTelCallbackHandler
 
 
 class Wrappers:
@@ -115,12 +116,12 @@ class Wrappers:
 
     def stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         self._ensure_wrapped(type(instance), "_stream", self.inner_stream)
-        return _with_slot(wrapped(*args, **kwargs))
+        return _with_slot(wrapped(*args, **kwargs), STREAM_SLOT, [None])
 
     def astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         self._ensure_wrapped(type(instance), "_astream", self.inner_astream)
         self._ensure_wrapped(type(instance), "_stream", self.inner_stream)  # the default _astream runs it
-        return _with_aslot(wrapped(*args, **kwargs))
+        return _with_aslot(wrapped(*args, **kwargs), STREAM_SLOT, [None])
 
     def _stream_record(self, kwargs: Any) -> Optional[LLMInvocation]:
         inv = self._llm(kwargs.get("run_manager"))
@@ -172,6 +173,17 @@ class Wrappers:
                 with activate(inv, claim=True):
                     await aclose()
 
+    # ---- LangGraph agents ----------------------------------------------------------------
+
+    def graph_stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """``Pregel.stream``: an agent graph's own run becomes ``invoke_agent``."""
+        iterator = wrapped(*args, **kwargs)
+        return _with_slot(iterator, AGENT_SLOT, [True]) if _is_agent_graph(instance) else iterator
+
+    def graph_astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        iterator = wrapped(*args, **kwargs)
+        return _with_aslot(iterator, AGENT_SLOT, [True]) if _is_agent_graph(instance) else iterator
+
     def _ensure_wrapped(self, cls: type, name: str, wrapper: Callable[..., Any]) -> None:
         try:
             owner = next((k for k in cls.__mro__ if name in k.__dict__), None)
@@ -195,18 +207,23 @@ class Wrappers:
             self._lazy.clear()
 
 
-def _with_slot(iterator: Iterator[Any]) -> Iterator[Any]:
-    """Run each step of ``stream()`` with a slot for its LLM record (set and reset in one frame)."""
-    slot: List[Optional[LLMInvocation]] = [None]
+def _is_agent_graph(graph: Any) -> bool:
+    """The shape of ``create_react_agent`` / ``create_agent``: a model node and a ``tools`` node."""
+    nodes = getattr(graph, "nodes", None)
+    return isinstance(nodes, dict) and "tools" in nodes and ("agent" in nodes or "model" in nodes)
+
+
+def _with_slot(iterator: Iterator[Any], var: ContextVar, slot: List[Any]) -> Iterator[Any]:
+    """Run each step of a stream with ``var`` set to ``slot`` (set and reset in one frame)."""
     try:
         while True:
-            token = STREAM_SLOT.set(slot)
+            token = var.set(slot)
             try:
                 item = next(iterator)
             except StopIteration:
                 return
             finally:
-                STREAM_SLOT.reset(token)
+                var.reset(token)
             yield item
     finally:
         close = getattr(iterator, "close", None)
@@ -214,17 +231,16 @@ def _with_slot(iterator: Iterator[Any]) -> Iterator[Any]:
             close()
 
 
-async def _with_aslot(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    slot: List[Optional[LLMInvocation]] = [None]
+async def _with_aslot(iterator: AsyncIterator[Any], var: ContextVar, slot: List[Any]) -> AsyncIterator[Any]:
     try:
         while True:
-            token = STREAM_SLOT.set(slot)
+            token = var.set(slot)
             try:
                 item = await iterator.__anext__()
             except StopAsyncIteration:
                 return
             finally:
-                STREAM_SLOT.reset(token)
+                var.reset(token)
             yield item
     finally:
         aclose = getattr(iterator, "aclose", None)
