@@ -7,14 +7,18 @@ environment before instrumenting).
 from __future__ import annotations
 
 import logging
+import json
 import os
+import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Pattern, Tuple
 
 logger = logging.getLogger("llm_otel")
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_MAX_LENGTH_ENV = "LLM_OTEL_CONTENT_MAX_LENGTH"
+REDACT_PATTERNS_ENV = "LLM_OTEL_REDACT_PATTERNS"
+CAPTURE_IMAGES_ENV = "LLM_OTEL_CAPTURE_IMAGES"
 
 _MODES = {"NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -25,6 +29,10 @@ _FALSE = {"false", "0", "no", "off", ""}
 class Settings:
     content_mode: str = "NO_CONTENT"
     content_max_length: int = 16384
+    # regexes whose matches are replaced by "[REDACTED]" in captured content
+    redact_patterns: Tuple[Pattern[str], ...] = ()
+    # keep base64 image data (data: URLs) in captured content instead of a placeholder
+    capture_images: bool = False
 
     @property
     def capture_content(self) -> bool:
@@ -66,10 +74,39 @@ def _int_env(name: str, default: int) -> int:
     return default
 
 
+def parse_redact_patterns(raw: Optional[str]) -> Tuple[Pattern[str], ...]:
+    """A JSON list of regexes (``["sk-[A-Za-z0-9]+", "\\d{16}"]``) or one regex per line.
+
+    A pattern that does not compile is logged and skipped, never fatal.
+    """
+    value = (raw or "").strip()
+    if not value:
+        return ()
+    items = None
+    if value.startswith("["):
+        try:
+            loaded = json.loads(value)
+            if isinstance(loaded, list):
+                items = [str(item) for item in loaded]
+        except ValueError:
+            pass
+    if items is None:
+        items = [line.strip() for line in value.splitlines() if line.strip()]
+    out = []
+    for item in items:
+        try:
+            out.append(re.compile(item))
+        except re.error as exc:
+            logger.warning("%s: pattern %r does not compile (%s); skipped", REDACT_PATTERNS_ENV, item, exc)
+    return tuple(out)
+
+
 def _read() -> Settings:
     return Settings(
         content_mode=parse_content_mode(os.environ.get(CAPTURE_CONTENT_ENV)),
         content_max_length=_int_env(CONTENT_MAX_LENGTH_ENV, Settings.content_max_length),
+        redact_patterns=parse_redact_patterns(os.environ.get(REDACT_PATTERNS_ENV)),
+        capture_images=(os.environ.get(CAPTURE_IMAGES_ENV) or "").strip().lower() in _TRUE,
     )
 
 
@@ -84,3 +121,23 @@ def reload() -> Settings:
     global _settings
     _settings = _read()
     return _settings
+
+
+Redactor = Callable[[str], str]
+_redactor: Optional[Redactor] = None
+
+
+def set_redactor(fn: Optional[Redactor]) -> None:
+    """Apply ``fn(text) -> text`` to every captured content string before it is recorded.
+
+    Runs after the ``LLM_OTEL_REDACT_PATTERNS`` regexes. ``None`` removes it. If ``fn``
+    raises, the string is recorded as ``"[REDACTION FAILED]"`` (fail closed).
+    """
+    global _redactor
+    if fn is not None and not callable(fn):
+        raise TypeError("set_redactor expects a callable taking and returning a str, or None")
+    _redactor = fn
+
+
+def redactor() -> Optional[Redactor]:
+    return _redactor

@@ -2,31 +2,90 @@
 
 Strings are cut one by one (not the JSON text), so what is recorded stays valid JSON and
 a reader sees where and how much was cut: ``"...[truncated 1234 chars]"``.
+
+Before it is cut, every string is cleaned (:func:`clean`): credentials that look like
+API keys or auth headers are always masked, then the ``LLM_OTEL_REDACT_PATTERNS``
+regexes and the :func:`llm_otel.config.set_redactor` hook are applied, and base64 image
+data is replaced by a placeholder unless ``LLM_OTEL_CAPTURE_IMAGES=true``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from llm_otel import config
+
 TRUNCATION_MARK = "...[truncated {} chars]"
+REDACTED = "[REDACTED]"
+REDACTION_FAILED = "[REDACTION FAILED]"
+IMAGE_PLACEHOLDER = "[image omitted: {} base64 chars; set LLM_OTEL_CAPTURE_IMAGES=true to keep]"
+
+# Credentials never belong in telemetry, whatever the settings: OpenAI-style keys,
+# bearer tokens, and key/value pairs named like an API key or auth header.
+_SECRETS = (
+    (re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-*]{8,}"), REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
+    (re.compile(r"(?i)\b((?:x-)?api[_-]?key|authorization|access[_-]?token|client[_-]?secret|password)"
+                r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\[REDACTED\])(?:(?:bearer|basic)\s+)?[^\s\"',;}&\\]{4,}"),
+     r"\1\2" + REDACTED),
+)
 
 
-def cap(value: Any, limit: int, _depth: int = 0) -> Any:
-    """A copy of ``value`` (JSON-like) with every string at most ``limit`` characters."""
+def scrub_secrets(text: str) -> str:
+    """``text`` with anything that looks like an API key or auth header masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _image_data(text: str) -> bool:
+    return text.startswith("data:image/") and ";base64," in text[:80]
+
+
+def clean(text: str, settings: Any = None, _image: bool = False) -> str:
+    """One captured string made safe to record (see the module docstring); never raises."""
+    settings = settings or config.settings()
+    if not settings.capture_images and (_image or _image_data(text)):
+        return IMAGE_PLACEHOLDER.format(len(text))
+    text = scrub_secrets(text)
+    for pattern in settings.redact_patterns:
+        text = pattern.sub(REDACTED, text)
+    hook = config.redactor()
+    if hook is not None:
+        try:
+            result = hook(text)
+            text = result if isinstance(result, str) else REDACTION_FAILED
+        except Exception:  # noqa: BLE001 - fail closed: a broken hook must not leak the text
+            text = REDACTION_FAILED
+    return text
+
+
+def _is_image_blob(value: dict) -> bool:
+    return value.get("type") == "blob" and value.get("modality") == "image"
+
+
+def cap(value: Any, limit: int, _depth: int = 0, _settings: Any = None) -> Any:
+    """A cleaned copy of ``value`` (JSON-like) with every string at most ``limit`` characters."""
     if isinstance(value, str):
+        value = clean(value, _settings)
         if len(value) > limit:
             return value[:limit] + TRUNCATION_MARK.format(len(value) - limit)
         return value
     if _depth > 32:
         return "<nested too deep>"
+    settings = _settings or config.settings()
     if isinstance(value, dict):
-        return {str(k): cap(v, limit, _depth + 1) for k, v in value.items()}
+        out = {str(k): cap(v, limit, _depth + 1, settings) for k, v in value.items()}
+        if not settings.capture_images and _is_image_blob(value) and isinstance(value.get("content"), str):
+            out["content"] = IMAGE_PLACEHOLDER.format(len(value["content"]))
+        return out
     if isinstance(value, (list, tuple)):
-        return [cap(v, limit, _depth + 1) for v in value]
+        return [cap(v, limit, _depth + 1, settings) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return cap(_safe_str(value), limit, _depth + 1)
+    return cap(_safe_str(value), limit, _depth + 1, settings)
 
 
 def _safe_str(value: Any) -> str:
@@ -37,5 +96,15 @@ def _safe_str(value: Any) -> str:
 
 
 def to_json(value: Any, limit: int) -> str:
-    """JSON text of ``value`` with strings capped; never raises."""
+    """JSON text of ``value`` with strings cleaned and capped; never raises."""
     return json.dumps(cap(value, limit), ensure_ascii=False, default=_safe_str)
+
+
+def to_text(value: Any, limit: int) -> str:
+    """An attribute value for content: a string cleaned and capped as-is, anything else as JSON."""
+    if isinstance(value, str):
+        value = clean(value)
+        if len(value) <= limit:
+            return value
+        return value[:limit] + TRUNCATION_MARK.format(len(value) - limit)
+    return to_json(value, limit)

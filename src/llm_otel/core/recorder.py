@@ -13,6 +13,7 @@ know (response id, server, exact usage) and is counted nowhere else.
 from __future__ import annotations
 
 import time
+import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
@@ -23,7 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from llm_otel import config
 from llm_otel.core import semconv as sc
 from llm_otel.core import tokens
-from llm_otel.core.content import to_json
+from llm_otel.core.content import scrub_secrets, to_json, to_text
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.version import __version__
@@ -128,8 +129,7 @@ class Recorder:
         if inv.parent is not None:
             return  # the framework sees the same exception and records it
         if inv.span is not None:
-            inv.span.record_exception(error)
-            inv.span.set_status(Status(StatusCode.ERROR, _describe(error)))
+            _record_error(inv.span, error)
         self._finish_llm(inv)
 
     def _finish_llm(self, inv: LLMInvocation) -> None:
@@ -229,8 +229,7 @@ class Recorder:
         if record.ended or record.span is None:
             return
         record.error_type = record.error_type or type(error).__qualname__
-        record.span.record_exception(error)
-        record.span.set_status(Status(StatusCode.ERROR, _describe(error)))
+        _record_error(record.span, error)
         record.span.set_attribute(sc.ERROR_TYPE, record.error_type)
         self.stop(record)
 
@@ -291,9 +290,24 @@ def _put(attrs: Dict[str, Any], key: str, value: Any) -> None:
 
 def _describe(error: BaseException) -> str:
     try:
-        return f"{type(error).__qualname__}: {error}"
+        return scrub_secrets(f"{type(error).__qualname__}: {error}")
     except Exception:  # noqa: BLE001
         return type(error).__qualname__
+
+
+def _record_error(span: Any, error: BaseException) -> None:
+    """The exception event and ERROR status, with credentials masked: an SDK error's
+    message can echo an API key or auth header sent by the app (``APIStatusError``)."""
+    try:
+        message = scrub_secrets(str(error))
+    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+        message = ""
+    try:
+        stack = scrub_secrets("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    except Exception:  # noqa: BLE001
+        stack = ""
+    span.record_exception(error, attributes={"exception.message": message, "exception.stacktrace": stack})
+    span.set_status(Status(StatusCode.ERROR, _describe(error)))
 
 
 def _plain_attributes(values: Dict[str, Any]) -> Dict[str, Any]:
@@ -312,9 +326,7 @@ def _plain_attributes(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _text(value: Any, limit: int) -> str:
-    if isinstance(value, str):
-        return value if len(value) <= limit else to_json(value, limit)[1:-1]
-    return to_json(value, limit)
+    return to_text(value, limit)  # cleaned: secrets, redaction hook, images
 
 
 def _request_attributes(inv: LLMInvocation) -> Dict[str, Any]:
