@@ -28,6 +28,7 @@ Record = Union[LLMInvocation, ToolInvocation, StepInvocation]
 HIDDEN_TAG = "langsmith:hidden"
 MAX_RUNS = 10_000
 ABANDONED = "llm_otel.run.abandoned"
+STREAM_CLOSED = "llm_otel.stream.closed_early"
 MAX_DOCUMENT_IDS = 100
 # control flow, not failure: LangGraph raises these to interrupt or hand over
 _CONTROL_FLOW = {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
@@ -173,6 +174,12 @@ class OTelCallbackHandler(BaseCallbackHandler):
 
     @guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if isinstance(error, GeneratorExit):  # the consumer stopped reading: not a failure
+            inv = self.llm(run_id)
+            if inv is not None:
+                inv.attributes[STREAM_CLOSED] = True
+            self.on_llm_end(kwargs.get("response"), run_id=run_id)
+            return
         inv = self._pop(run_id)
         if isinstance(inv, LLMInvocation):
             self.recorder.fail_llm(inv, error)
