@@ -31,7 +31,9 @@ class OpenSpans(SpanProcessor):
 
 
 OPEN_SPANS = OpenSpans()
-trace.get_tracer_provider().add_span_processor(OPEN_SPANS)
+_provider = trace.get_tracer_provider()
+if hasattr(_provider, "add_span_processor"):  # the SDK provider set by tests/conftest.py
+    _provider.add_span_processor(OPEN_SPANS)
 
 
 def client_for(handler, async_: bool = False, **kwargs):
@@ -42,3 +44,30 @@ def client_for(handler, async_: bool = False, **kwargs):
     if async_:
         return openai.AsyncOpenAI(http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)), **kwargs)
     return openai.OpenAI(http_client=httpx.Client(transport=httpx.MockTransport(handler)), **kwargs)
+
+
+def recorded_stream_events(cassette_path) -> list:
+    """The SSE events (bytes, each ending in a blank line) of the first recorded stream."""
+    from support.cassettes import load
+
+    body = next(it.body for it in load(cassette_path) if b"data:" in it.body)
+    return [event + b"\n\n" for event in body.split(b"\n\n") if event.strip()]
+
+
+class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that sends ``events`` and then fails with ``error`` (or just stops)."""
+
+    def __init__(self, events, error=None) -> None:
+        self.events = list(events)
+        self.error = error
+
+    def __iter__(self):
+        yield from self.events
+        if self.error is not None:
+            raise self.error
+
+    async def __aiter__(self):
+        for event in self.events:
+            yield event
+        if self.error is not None:
+            raise self.error
