@@ -199,3 +199,35 @@ async def test_chat_stream_async_with_block(cassette, spans):
         await stream.__anext__()
     [span] = llm_spans(spans)
     assert span.attributes["gen_ai.response.id"] == "chatcmpl-9AGW3t9akkLW9f5f93B7mOhiqhNMC"
+
+
+def test_chat_stream_connection_lost_mid_stream(cassette, spans, metric_reader):
+    """The recorded SSE body is cut after a few events and the connection then fails."""
+    import httpx
+
+    [recorded] = [it for it in cassette("test_chat/test_chat_streaming_exception_during_consumption").interactions
+                  if it.request_body.startswith('{"messages": ')]
+    events = recorded.body.split(b"\n\n")
+    lost = httpx.ReadError("connection lost")
+
+    def body():
+        for event in events[:3]:
+            yield event + b"\n\n"
+        raise lost
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body()))
+    client = openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", max_retries=0,
+                           http_client=httpx.Client(transport=transport))
+    stream = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, stream=True)
+    received = []
+    with pytest.raises(httpx.ReadError) as caught:
+        for chunk in stream:
+            received.append(chunk)
+    assert caught.value is lost
+    assert len(received) == 3
+    [span] = llm_spans(spans)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "ReadError"
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-908MECg5dMyTTbJEltubwQXeeWlBA"
+    assert metric_reader.count("gen_ai.client.operation.duration", error__type="ReadError") == 1
