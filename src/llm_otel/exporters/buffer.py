@@ -4,6 +4,8 @@ Exporters receive spans one batch at a time, children before their parent. A too
 needs the whole trace (the console tree, the live fine-tuning export) buffers them here.
 The buffer is bounded: too many open traces evict the oldest, too many spans in one trace
 drop the newest, so an app whose roots never end cannot grow memory without limit.
+A span that ends after its trace's root (a detached task, late feedback) comes out at
+once, on its own, instead of waiting for a root that has already gone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class TraceBuffer:
         self.max_traces = max_traces
         self.max_spans = max_spans
         self._traces: "OrderedDict[str, List[SpanRecord]]" = OrderedDict()
+        self._done: "OrderedDict[str, None]" = OrderedDict()  # traces whose root has ended
         self._lock = threading.Lock()
         self.dropped_spans = 0
 
@@ -32,6 +35,9 @@ class TraceBuffer:
         evicted: List[List[SpanRecord]] = []
         with self._lock:
             for record in records:
+                if record.trace_id in self._done and record.trace_id not in self._traces:
+                    complete.append([record])  # late: its root was already handed out
+                    continue
                 spans = self._traces.get(record.trace_id)
                 if spans is None:
                     spans = self._traces[record.trace_id] = []
@@ -43,6 +49,9 @@ class TraceBuffer:
                     self.dropped_spans += 1
                 if record.is_local_root:
                     complete.append(self._traces.pop(record.trace_id))
+                    self._done[record.trace_id] = None
+                    if len(self._done) > self.max_traces * 10:
+                        self._done.popitem(last=False)
         return complete, [e for e in evicted if e]
 
     def drain(self) -> List[List[SpanRecord]]:

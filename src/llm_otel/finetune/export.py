@@ -24,14 +24,16 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from llm_otel.core import semconv as sc
 from llm_otel.core.guard import report as report_fault
 from llm_otel.exporters.buffer import TraceBuffer
 from llm_otel.exporters.model import SpanRecord, from_readable
 from llm_otel.finetune.convert import Unconvertible, example_from_span, is_chat_span, response_model
 from llm_otel.finetune.validate import validate_example
 
-TAGS_ATTR = "llm_otel.tags"
-_FEEDBACK = re.compile(r"^llm_otel\.feedback\.(?P<name>.+)\.value$")
+TAGS_ATTR = sc.TAGS  # names shared with llm_otel.tracking
+TRACE_UPDATE_EVENT = sc.TRACE_UPDATE_EVENT  # trace data recorded after the root ended
+_FEEDBACK = re.compile("^" + re.escape(sc.FEEDBACK_PREFIX) + r"(?P<name>.+)\.value$")
 
 # reasons for records left out by a filter or after conversion
 FILTER_MODEL = "filtered: model"
@@ -99,7 +101,11 @@ def parse_when(text: str) -> datetime:
 
 
 def _tags(span: SpanRecord) -> List[str]:
-    tags = span.attributes.get(TAGS_ATTR)
+    return _tags_of(span.attributes)
+
+
+def _tags_of(attributes: Dict[str, Any]) -> List[str]:
+    tags = attributes.get(TAGS_ATTR)
     if tags is None:
         return []
     if isinstance(tags, str):
@@ -107,17 +113,53 @@ def _tags(span: SpanRecord) -> List[str]:
     return [str(t) for t in tags]
 
 
+def _attribute_sets(span: SpanRecord) -> Iterable[Tuple[int, Dict[str, Any]]]:
+    """The span's attributes and those of its trace-update events (data recorded on the
+    trace after its root ended), each with the time it was recorded."""
+    yield span.end_time_unix_nano, span.attributes
+    for event in span.events:
+        if event.name == TRACE_UPDATE_EVENT:
+            yield event.time_unix_nano, event.attributes
+
+
+def _score(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0  # thumbs up / down
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None  # a categorical (string) score has no minimum
+
+
 def trace_feedback(spans: Iterable[SpanRecord]) -> Dict[str, float]:
-    """Feedback values found in a trace, by name; the latest-ending span wins."""
+    """Numeric feedback found in a trace, by name; the latest recorded wins.
+
+    Looks at every span (the root, where ``update_current_trace`` puts it while the root
+    is open; a ``feedback`` span, where ``record_feedback`` puts it afterwards) and at
+    ``llm_otel.trace.update`` events.
+    """
     found: Dict[str, Tuple[int, float]] = {}
     for span in spans:
-        for key, value in span.attributes.items():
-            match = _FEEDBACK.match(key)
-            if match and isinstance(value, (int, float)) and not isinstance(value, bool):
-                name = match.group("name")
-                if name not in found or span.end_time_unix_nano >= found[name][0]:
-                    found[name] = (span.end_time_unix_nano, float(value))
+        for when, attributes in _attribute_sets(span):
+            for key, value in attributes.items():
+                match = _FEEDBACK.match(key)
+                score = _score(value) if match else None
+                if score is not None:
+                    name = match.group("name")  # type: ignore[union-attr]
+                    if name not in found or when >= found[name][0]:
+                        found[name] = (when, score)
     return {name: value for name, (_, value) in found.items()}
+
+
+def trace_tags(spans: Iterable[SpanRecord], roots: Iterable[SpanRecord]) -> set:
+    """Trace-level tags: on the local roots and in trace-update events anywhere."""
+    tags = set()
+    for root in roots:
+        tags.update(_tags(root))
+    for span in spans:
+        for event in span.events:
+            if event.name == TRACE_UPDATE_EVENT:
+                tags.update(_tags_of(event.attributes))
+    return tags
 
 
 def _roots(spans: Sequence[SpanRecord]) -> List[SpanRecord]:
@@ -155,7 +197,7 @@ class ExampleBuilder:
                 self._skip(FILTER_DATE, span, started.isoformat())
                 return True
         if f.tag:
-            tags = set(_tags(span)).union(*(_tags(r) for r in roots))
+            tags = set(_tags(span)) | trace_tags(trace, roots)
             if f.tag not in tags:
                 self._skip(FILTER_TAG, span, f"tags {sorted(tags)}")
                 return True
