@@ -352,3 +352,30 @@ def test_stream_with_include_usage(spans, metric_reader):
     assert "llm_otel.usage.estimated" not in a
     assert (a["server.address"], a["server.port"]) == ("localhost", 8123)
     assert metric_reader.total("gen_ai.client.token.usage", gen_ai__token__type="output") == 2
+
+
+async def test_stream_two_choices_async(spans, capture_content):
+    base = {"id": "chatcmpl-n2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18",
+            "system_fingerprint": "fp_1"}
+    events = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "A"}, "finish_reason": None},
+                             {"index": 1, "delta": {"role": "assistant", "content": "B"}, "finish_reason": None}]},
+        {**base, "choices": [{"index": 1, "delta": {"content": "b"}, "finish_reason": "length"}]},
+        {**base, "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": "stop"}]},
+    ]
+
+    async def handler(request):
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=_sse(events))
+
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", max_retries=0,
+                                http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    stream = await client.chat.completions.create(model="gpt-4o-mini", n=2, stream=True,
+                                                  messages=[{"role": "user", "content": "hi"}])
+    async for _ in stream:
+        pass
+    [span] = llm_spans(spans)
+    assert span.attributes["gen_ai.request.choice.count"] == 2
+    assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("stop", "length")
+    assert [(m["parts"][0]["content"], m["finish_reason"]) for m in content(span, "gen_ai.output.messages")] == [
+        ("Aa", "stop"), ("Bb", "length")]
+    assert span.attributes["openai.response.system_fingerprint"] == "fp_1"

@@ -216,3 +216,59 @@ def test_error_is_same_object(spans):
         client.chat.completions.create(model="gpt-4o-mini", messages=JOKE)
     assert caught.value is seen["exc"]
     assert "sk-test" not in str([dict(s.attributes) for s in spans()])
+
+
+def test_framework_claim_merges_into_one_span(cassette, spans, metric_reader):
+    """A framework that records the LLM call itself claims it: no second span, its span
+    gets the API's response id and exact usage."""
+    from llm_otel.core.invocation import LLMInvocation
+    from llm_otel.core.recorder import get_recorder
+
+    recorder = get_recorder()
+    framework = recorder.start_llm(LLMInvocation(operation="chat", request_model="gpt-3.5-turbo",
+                                                 attributes={"framework": "test"}))
+    client = cassette(CHAT).openai_client()
+    with recorder.activate(framework, claim=True):
+        result = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, temperature=0.3)
+    recorder.stop_llm(framework)
+    [span] = llm_spans(spans)
+    assert span.attributes["framework"] == "test"
+    assert span.attributes["gen_ai.response.id"] == result.id
+    assert span.attributes["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
+    assert span.attributes["gen_ai.request.temperature"] == 0.3
+    assert metric_reader.count("gen_ai.client.operation.duration") == 1
+
+
+def test_instrument_client_own_providers(instrumentor, cassette, spans):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor.uninstrument()
+    try:
+        client = instrument_client(cassette(CHAT).openai_client(), tracer_provider=provider)
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
+    finally:
+        instrumentor.instrument()
+    assert llm_spans(spans) == []
+    [span] = exporter.get_finished_spans()
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
+
+
+def test_our_failure_never_breaks_the_call(cassette, spans, monkeypatch, caplog):
+    from llm_otel.instrumentors.openai import chat
+
+    def broken(*args, **kwargs):
+        raise ValueError("extractor bug")
+
+    monkeypatch.setattr(chat, "end", broken)
+    monkeypatch.setattr(chat.StreamState, "chunk", broken)
+    client = cassette("test_chat/test_chat_streaming_memory_leak_prevention").openai_client()
+    stream = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, stream=True)
+    assert len(list(stream)) > 3  # every chunk still reaches the caller
+    plain = cassette(CHAT).openai_client()
+    assert plain.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE).id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
+    assert len(llm_spans(spans)) == 2  # both still ended
