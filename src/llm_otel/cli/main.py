@@ -82,8 +82,7 @@ def cmd_tree(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for i, trace in enumerate(traces):
         if i:
             out.write("\n")
-        ids = {s.span_id for s in trace}
-        has_root = any(s.parent_span_id is None or s.is_local_root for s in trace) or not ids
+        has_root = any(s.is_local_root for s in trace)  # else the root is in another (rotated) file
         out.write(render_trace(trace, color=color, incomplete=not has_root, summary=not args.no_summary))
     if args.summary_all and len(traces) > 1:
         from llm_otel.exporters.console import render_summary
