@@ -89,12 +89,14 @@ def _answer(messages: List[Dict[str, Any]]) -> str:
             results.insert(0, _text_of(m.get("content")))
         return "According to the tool: " + "; ".join(r[:200] for r in results) + "."
     user = _last(messages, "user")
-    question = " ".join(_text_of(user.get("content")).split()) if user else ""
+    question = _text_of(user.get("content")) if user else ""
+    # RAG prompts put the question after the context ("Query: ...", "Question: ...")
+    marker = re.findall(r"(?:Query|Question):\s*(.+)", question)
+    question = " ".join((marker[-1] if marker else question).split())
     if len(question) > 120:
         question = question[:117] + "..."
-    system = _last(messages, "system")
     context = ""
-    if system and "context" in _text_of(system.get("content")).lower():
+    if any("context" in _text_of(m.get("content")).lower() for m in messages):
         context = " I used the context I was given."
     return f"Stand-in answer to \"{question}\".{context} This reply is deterministic."
 

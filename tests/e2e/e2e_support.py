@@ -79,9 +79,11 @@ class Phoenix:
         with urllib.request.urlopen(url, timeout=10) as resp:
             return json.load(resp)
 
-    def spans(self, project: str, expect: int, timeout: float = 30.0) -> List[Dict[str, Any]]:
+    def spans(self, project: str, expect: int, timeout: float = 20.0,
+              context: str = "") -> List[Dict[str, Any]]:
         """The project's spans through the REST API, once at least ``expect`` have arrived
-        (Phoenix inserts what it receives in batches, a moment later)."""
+        (Phoenix inserts what it receives in batches, a moment later). ``context`` (the
+        app's stderr) goes into the failure message."""
         deadline = time.monotonic() + timeout
         found: List[Dict[str, Any]] = []
         while time.monotonic() < deadline:
@@ -97,7 +99,8 @@ class Phoenix:
                                 limit=1000, sort="start_time", order="asc")["data"]
             time.sleep(0.25)
         raise AssertionError(f"Phoenix project {project!r} has {len(found)} spans after {timeout}s, "
-                             f"expected {expect}: {[s['name'] for s in found]}")
+                             f"expected {expect}: {[s['name'] for s in found]}\n"
+                             f"app stderr (tail):\n{context[-3000:]}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:

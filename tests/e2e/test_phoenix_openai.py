@@ -31,7 +31,7 @@ def exported(request, phoenix, standin):
     proc = run_example("openai_chat.py", env=env)
     served = [entry for entry in standin.journal[before:] if entry[0].endswith("/chat/completions")]
     assert len(served) == sum(ROOTS.values()), proc.stdout
-    spans = phoenix.spans(project, expect=len(ROOTS) + len(served))
+    spans = phoenix.spans(project, expect=len(ROOTS) + len(served), context=proc.stderr)
     return protocol, spans, served
 
 

@@ -1,0 +1,89 @@
+"""End to end: the LangChain and LlamaIndex examples -> OTLP/HTTP -> Phoenix.
+
+What a Phoenix user must see: one trace per question, the framework's steps nested under
+its root, and each model call exactly once (the framework's LLM span and the OpenAI SDK's
+call merged), with the usage the server really reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from e2e_support import otlp_env, run_example
+
+pytestmark = pytest.mark.e2e
+
+
+def _export(phoenix, standin, script, project, min_spans):
+    before = len(standin.journal)
+    proc = run_example(script, env=otlp_env(phoenix, "http/protobuf", project, standin))
+    served = standin.journal[before:]
+    spans = phoenix.spans(project, expect=min_spans, context=proc.stderr)
+    return spans, served
+
+
+def _trace_of(spans, root_name):
+    roots = [s for s in spans if s["parent_id"] is None and s["name"] == root_name]
+    assert len(roots) == 1, [s["name"] for s in spans if s["parent_id"] is None]
+    trace_id = roots[0]["context"]["trace_id"]
+    return roots[0], [s for s in spans if s["context"]["trace_id"] == trace_id]
+
+
+def _ancestors(span, by_id):
+    out = []
+    while span["parent_id"] is not None:
+        span = by_id[span["parent_id"]]
+        out.append(span["name"])
+    return out
+
+
+def _check_llm_spans_match_server(llm_spans, served_chat):
+    by_response = {s["attributes"]["gen_ai.response.id"]: s for s in llm_spans}
+    assert len(by_response) == len(llm_spans) == len(served_chat), "one LLM call, one LLM span"
+    for _path, _body, response in served_chat:
+        attrs = by_response[response["id"]]["attributes"]
+        assert attrs["gen_ai.usage.input_tokens"] == response["usage"]["prompt_tokens"]
+        assert attrs["gen_ai.usage.output_tokens"] == response["usage"]["completion_tokens"]
+        assert attrs["gen_ai.provider.name"] == "openai"
+
+
+def test_langchain_chain_with_retriever_and_tool(phoenix, standin):
+    spans, served = _export(phoenix, standin, "langchain_chain.py", "e2e-langchain", min_spans=7)
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    root, trace = _trace_of(spans, "travel_assistant")
+    for span in trace:
+        if span is not root:
+            assert _ancestors(span, by_id)[-1] == "travel_assistant", span["name"]
+    chats = [s for s in trace if s["attributes"].get("gen_ai.operation.name") == "chat"]
+    tools = [s for s in trace if s["attributes"].get("gen_ai.operation.name") == "execute_tool"]
+    assert [t["name"] for t in tools] == ["execute_tool get_weather"]
+    assert any("Retriever" in s["name"] for s in trace)
+    served_chat = [e for e in served if e[0].endswith("/chat/completions")]
+    _check_llm_spans_match_server(chats, served_chat)
+    # the tool ran between the two model calls: the model asked, the app answered
+    order = sorted(chats + tools, key=lambda s: s["start_time"])
+    assert [s["attributes"]["gen_ai.operation.name"] for s in order] == ["chat", "execute_tool", "chat"]
+    first_reasons = list(order[0]["attributes"]["gen_ai.response.finish_reasons"])
+    assert first_reasons == ["tool_calls"]
+    # every embeddings request the app made is one embeddings span, in or out of the trace
+    embedded = Counter(s["attributes"].get("gen_ai.operation.name") for s in spans)["embeddings"]
+    assert embedded == sum(1 for e in served if e[0].endswith("/embeddings"))
+
+
+def test_llamaindex_rag_query(phoenix, standin):
+    spans, served = _export(phoenix, standin, "llamaindex_rag.py", "e2e-llamaindex", min_spans=4)
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    served_chat = [e for e in served if e[0].endswith("/chat/completions")]
+    chats = [s for s in spans if s["attributes"].get("gen_ai.operation.name") == "chat"]
+    _check_llm_spans_match_server(chats, served_chat)
+    (chat,) = chats
+    # the LLM call belongs to the query's trace, under the query engine's root span
+    chain = _ancestors(chat, by_id)
+    assert chain, "the RAG query's LLM call has no parent: the query was not traced"
+    query_root = by_id[[s["context"]["span_id"] for s in spans
+                        if s["context"]["trace_id"] == chat["context"]["trace_id"] and s["parent_id"] is None][0]]
+    same_trace = [s for s in spans if s["context"]["trace_id"] == query_root["context"]["trace_id"]]
+    # the question was embedded inside the query (retrieval), not in a trace of its own
+    assert any(s["attributes"].get("gen_ai.operation.name") == "embeddings" for s in same_trace)
