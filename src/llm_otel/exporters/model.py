@@ -12,6 +12,7 @@ values as integers), one object per span with its ``resource`` and ``scope`` inl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -100,6 +101,8 @@ def _any_value(value: Any) -> Dict[str, Any]:
     if isinstance(value, int):
         return {"intValue": str(value)}  # proto3 JSON: int64 as a string
     if isinstance(value, float):
+        if value != value or value in (math.inf, -math.inf):  # proto3 JSON spells these as strings
+            return {"doubleValue": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
         return {"doubleValue": value}
     if isinstance(value, str):
         return {"stringValue": value}
