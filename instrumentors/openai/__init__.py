@@ -128,6 +128,3 @@ def uninstrument_client(client: Any) -> Any:
                 vars(resource).pop(cached, None)
     return client
 
-
-def _names() -> List[str]:  # for docs/tests: what the global instrumentor wraps
-    return [f"{module}.{name}" for module, name, _e, _a in _TARGETS]

@@ -68,7 +68,11 @@ def _raw_response(endpoint: Any, recorder: Recorder, inv: LLMInvocation, kwargs:
                   raw: Any) -> Any:
     """``with_raw_response``: read the parsed value the SDK caches, so the caller's own
     ``.parse()`` returns the very same object (a traced stream for ``stream=True``)."""
-    parsed = raw.parse()
+    try:
+        parsed = raw.parse()
+    except Exception:  # noqa: BLE001 - e.g. a structured-output parser rejecting the reply:
+        recorder.stop_llm(inv)  # the caller's own .parse() raises it again, where it belongs
+        return raw
     if isinstance(parsed, (Stream, AsyncStream)):
         traced = _finish(endpoint, recorder, inv, kwargs, parsed)
         cache = getattr(raw, "_parsed_by_type", None)

@@ -176,6 +176,9 @@ def usage(inv: LLMInvocation, usage: Any) -> None:
 def end(inv: LLMInvocation, response: Any, kwargs: Dict[str, Any]) -> None:
     inv.response_id = get(response, "id")
     inv.response_model = get(response, "model")
+    if get(response, "status") == "failed":  # reported in the stream, not raised by the SDK
+        code = get(get(response, "error"), "code")
+        inv.error_type = code if isinstance(code, str) else "response_failed"
     response_extras(inv, response)
     usage(inv, get(response, "usage"))
     capture = config.settings().capture_content
