@@ -87,3 +87,35 @@ def test_llamaindex_rag_query(phoenix, standin):
     same_trace = [s for s in spans if s["context"]["trace_id"] == query_root["context"]["trace_id"]]
     # the question was embedded inside the query (retrieval), not in a trace of its own
     assert any(s["attributes"].get("gen_ai.operation.name") == "embeddings" for s in same_trace)
+
+
+def test_track_pipeline_over_grpc(phoenix, standin):
+    """@track steps, trace-level data and cost reach Phoenix over OTLP/gRPC."""
+    before = len(standin.journal)
+    proc = run_example("track_pipeline.py", env=otlp_env(phoenix, "grpc", "e2e-track", standin))
+    served_chat = [e for e in standin.journal[before:] if e[0].endswith("/chat/completions")]
+    spans = phoenix.spans("e2e-track", expect=6, context=proc.stderr)
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    root, trace = _trace_of(spans, "support_pipeline")
+    assert len(trace) == len(spans) == 6
+    names = {s["name"]: s for s in trace}
+    for step in ("find_articles", "draft_answer", "polish"):
+        assert by_id[names[step]["parent_id"]] is root
+    chats = [s for s in trace if s["attributes"].get("gen_ai.operation.name") == "chat"]
+    assert sorted(by_id[c["parent_id"]]["name"] for c in chats) == ["draft_answer", "polish"]
+    _check_llm_spans_match_server(chats, served_chat)
+    # the generator's span lasts until its stream is consumed
+    polish = names["polish"]
+    (polish_chat,) = [c for c in chats if c["parent_id"] == polish["context"]["span_id"]]
+    assert polish["end_time"] >= polish_chat["end_time"]
+    # trace-level data sits on the root, where Phoenix and Jaeger users filter on it
+    attrs = root["attributes"]
+    assert attrs["user.id"] == "user-7" and attrs["session.id"] == "session-42"
+    assert {"example", "support"} <= set(attrs["llm_otel.tags"])
+    assert attrs["llm_otel.feedback.grounded.value"] == 1.0
+    assert attrs["llm_otel.metadata.channel"] == "cli"
+    # the cost printed by usage() is the sum of the LLM spans' costs
+    costs = [c["attributes"]["llm_otel.cost.usd"] for c in chats]
+    assert all(c > 0 for c in costs)
+    assert f"${sum(costs):.6f}" in proc.stdout
+    assert f"{len(served_chat)} requests" in proc.stdout

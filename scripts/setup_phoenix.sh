@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install Phoenix (the local OTLP backend of the e2e tests and `demo.sh --phoenix`) into its
+# own virtualenv, .venv-phoenix, from tests/e2e/requirements-phoenix.txt. Never into .venv:
+# its pins are its own and it brings OpenInference's OpenAI instrumentor, whose
+# `opentelemetry_instrumentor` entry point would patch the OpenAI SDK a second time.
+# Does nothing when the installed requirements are current. Prints the `phoenix` path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+req=tests/e2e/requirements-phoenix.txt
+stamp=.venv-phoenix/.installed-from
+if ! { [ -x .venv-phoenix/bin/phoenix ] && cmp -s "$req" "$stamp"; }; then
+    [ -x .venv-phoenix/bin/python ] || "$PY" -m venv .venv-phoenix
+    echo '*' > .venv-phoenix/.gitignore  # keep the venv out of git
+    .venv-phoenix/bin/pip install -q --upgrade pip >&2
+    .venv-phoenix/bin/pip install -q -r "$req" >&2
+    cp "$req" "$stamp"
+fi
+echo "$PWD/.venv-phoenix/bin/phoenix"
