@@ -150,11 +150,16 @@ def _begin(opts: _Options, args: Any, kwargs: Any) -> Optional[_Run]:
         recorder.start_step(step)
         if step.span is None:
             return None
+    except Exception as exc:  # noqa: BLE001
+        report("llm_otel.track (start)", exc)
+        return None
+    try:
         tracked = state.Tracked(step)
         state.opened(tracked)
         return _Run(recorder, tracked, opts)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - do not leave the span open: end it, call through
         report("llm_otel.track (start)", exc)
+        recorder.stop(step)
         return None
 
 

@@ -23,15 +23,17 @@ _SCALARS = (bool, int, str)
 
 
 class _Walk:
-    __slots__ = ("budget", "seen")
+    __slots__ = ("budget", "string_cap", "seen")
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
+    def __init__(self, max_chars: int) -> None:
+        self.string_cap = max_chars  # one string: what the core allows an attribute
+        self.budget = 2 * max_chars  # all of it: one huge argument does not hide the others
         self.seen: Set[int] = set()
 
 
 def to_jsonable(value: Any, max_chars: int = 16384) -> Any:
-    """A JSON-serializable copy of ``value`` whose text is about ``max_chars`` or less."""
+    """A JSON-serializable copy of ``value``: each string at most ``max_chars``, the
+    whole about twice that at most."""
     try:
         return _walk(value, _Walk(max(64, max_chars)), 0)
     except Exception:  # noqa: BLE001 - last resort: the guard of this module
@@ -46,11 +48,10 @@ def _type_name(value: Any) -> str:
 
 
 def _string(text: str, walk: _Walk) -> str:
-    if len(text) > walk.budget:
-        keep = max(walk.budget, 0)
-        cut = len(text) - keep
-        walk.budget = 0
-        return text[:keep] + f"...[truncated {cut} chars]"
+    keep = max(min(walk.string_cap, walk.budget), 0)
+    if len(text) > keep:
+        walk.budget -= keep + 2
+        return text[:keep] + f"...[truncated {len(text) - keep} chars]"
     walk.budget -= len(text) + 2
     return text
 
