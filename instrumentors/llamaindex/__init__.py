@@ -1,0 +1,147 @@
+"""LlamaIndex instrumentation through ``llama_index.core.instrumentation``.
+
+A span handler and an event handler on the root dispatcher see every component that
+LlamaIndex instruments (LLMs, embeddings, retrievers, query engines, synthesizers, node
+parsers, rerankers, tools, agents and workflows) without user code; the legacy callback
+manager is not used. Spans become records (GenAI ``chat`` / ``text_completion`` /
+``embeddings``, ``execute_tool``, ``invoke_agent`` and named steps) and the core turns them
+into spans and metrics. An LLM span claims the call, so the OpenAI SDK underneath
+LlamaIndex's OpenAI LLM adds to it instead of recording it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, List, Optional, Tuple
+
+from llm_otel.core.instrumentor import LibraryInstrumentor, patch, unpatch
+from llm_otel.core.recorder import get_recorder
+
+_PATCHES: List[Tuple[str, str, str]] = [
+    # (module, "Class.method", Wrappers method)
+    ("llama_index.core.indices.common_tree.base", "GPTTreeIndexBuilder.build_from_nodes", "tree"),
+    ("llama_index.core.query_engine.sub_question_query_engine",
+     "SubQuestionQueryEngine._query_subq", "sub_question"),
+    ("llama_index.core.query_engine.sub_question_query_engine",
+     "SubQuestionQueryEngine._aquery_subq", "asub_question"),
+    ("llama_index.llms.openai.base", "OpenAI._stream_chat", "stream"),
+    ("llama_index.llms.openai.base", "OpenAI._stream_complete", "stream"),
+    ("llama_index.llms.openai.base", "OpenAI._astream_chat", "astream"),
+    ("llama_index.llms.openai.base", "OpenAI._astream_complete", "astream"),
+]
+
+
+def _handlers(tracker: Any) -> Tuple[Any, Any]:
+    """A span handler and an event handler (pydantic models, as the dispatcher expects)."""
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+    from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+    from pydantic import PrivateAttr
+
+    class LLMOtelSpanHandler(BaseSpanHandler):  # type: ignore[misc,type-arg]
+        """Feeds span enter/exit/drop to the tracker; keeps no spans of its own."""
+
+        _tracker: Any = PrivateAttr()
+
+        def __init__(self, tracker: Any) -> None:
+            super().__init__()
+            self._tracker = tracker
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "LLMOtelSpanHandler"
+
+        def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Optional[str] = None,
+                       tags: Any = None, **kwargs: Any) -> None:
+            self._tracker.enter(id_, bound_args, instance, parent_id)
+
+        def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
+                      **kwargs: Any) -> None:
+            self._tracker.exit(id_, result)
+
+        def span_drop(self, id_: str, bound_args: Any, instance: Any = None, err: Any = None,
+                      **kwargs: Any) -> None:
+            self._tracker.drop(id_, err)
+
+        def new_span(self, *args: Any, **kwargs: Any) -> None:  # unused: span_enter is overridden
+            return None
+
+        def prepare_to_exit_span(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def close(self) -> None:
+            """``Dispatcher.shutdown()``: end what is still open."""
+            self._tracker.end_all()
+
+    class LLMOtelEventHandler(BaseEventHandler):  # type: ignore[misc]
+        _tracker: Any = PrivateAttr()
+
+        def __init__(self, tracker: Any) -> None:
+            super().__init__()
+            self._tracker = tracker
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "LLMOtelEventHandler"
+
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            self._tracker.event(event)
+
+    return LLMOtelSpanHandler(tracker), LLMOtelEventHandler(tracker)
+
+
+class LlamaIndexInstrumentor(LibraryInstrumentor):
+    """``LlamaIndexInstrumentor().instrument()``; also loaded by ``opentelemetry-instrument``.
+
+    Options: ``tracer_provider``, ``meter_provider``, ``max_runs`` (open LlamaIndex spans
+    kept; the oldest are ended, marked stale, beyond it) and ``stale_after`` (seconds after
+    which a span whose end never came is ended).
+    """
+
+    _tracker: Optional[Any] = None
+    _span_handler: Optional[Any] = None
+    _event_handler: Optional[Any] = None
+    _applied: List[Tuple[str, str]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("llama-index-core >= 0.12",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from llama_index.core.instrumentation import get_dispatcher
+
+        from .extract import Classes
+        from .handler import Tracker
+        from .wrappers import Wrappers
+
+        recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        tracker = Tracker(recorder, Classes(), max_runs=int(kwargs.get("max_runs") or 10_000),
+                          stale_after=float(kwargs.get("stale_after") or 3600.0))
+        span_handler, event_handler = _handlers(tracker)
+        dispatcher = get_dispatcher()
+        dispatcher.add_span_handler(span_handler)
+        dispatcher.add_event_handler(event_handler)
+        wrappers = Wrappers(recorder)
+        applied = []
+        for module, name, method in _PATCHES:
+            if patch(module, name, getattr(wrappers, method)):
+                applied.append((module, name))
+        self._tracker, self._span_handler, self._event_handler = tracker, span_handler, event_handler
+        self._applied = applied
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from llama_index.core.instrumentation import get_dispatcher
+
+        dispatcher = get_dispatcher()
+        dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not self._span_handler]
+        dispatcher.event_handlers = [h for h in dispatcher.event_handlers if h is not self._event_handler]
+        for module, name in self._applied:
+            unpatch(module, name)
+        if self._tracker is not None:
+            self._tracker.enabled = False
+            self._tracker.end_all()
+        self._tracker = self._span_handler = self._event_handler = None
+        self._applied = []
+
+
+__all__ = ["LlamaIndexInstrumentor"]

@@ -1,0 +1,333 @@
+"""Plain data out of LlamaIndex objects: what a span is, and the fields of its record.
+
+Nothing here names an OTel attribute of the GenAI conventions; that is the core's job.
+The few ``llm_otel.llamaindex.*`` keys are the instrumentor's own free-form attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+PREFIX = "llm_otel.llamaindex."
+EVENT_TYPE = PREFIX + "event_type"  # the CBEventType name LlamaIndex users know
+COMPONENT = PREFIX + "component"  # the class that ran
+DURATION_MS = PREFIX + "duration_ms"  # what LlamaIndex's debug handler prints per step
+CHUNKS = PREFIX + "chunks"  # chunks produced
+NODES = PREFIX + "nodes"  # nodes parsed / retrieved / returned
+INPUT_NODES = PREFIX + "input_nodes"
+DOCUMENTS = PREFIX + "documents"
+INPUTS = PREFIX + "inputs"  # texts embedded
+SUB_QUESTIONS = PREFIX + "sub_questions"
+TOP_K = PREFIX + "retrieval.top_k"
+NODE_IDS = PREFIX + "retrieval.node_ids"
+SCORES = PREFIX + "retrieval.scores"
+RERANK_TOP_N = PREFIX + "rerank.top_n"
+RERANK_MODEL = PREFIX + "rerank.model"
+TEMPLATE_VARS = PREFIX + "template.variables"
+TOOL_NAME = PREFIX + "sub_question.tool"
+STALE = PREFIX + "stale"  # ended by the handler: its end never came (bounded tables)
+
+_LLM_CHAT = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
+_LLM_COMPLETE = frozenset({"complete", "acomplete", "stream_complete", "astream_complete"})
+_LLM_STREAM = frozenset({"stream_chat", "astream_chat", "stream_complete", "astream_complete"})
+_LLM_PREDICT = frozenset({"predict", "apredict", "stream", "astream", "structured_predict",
+                          "astructured_predict", "stream_structured_predict",
+                          "astream_structured_predict"})
+_LLM_CALL = frozenset({"predict_and_call", "apredict_and_call"})
+_EMBED = frozenset({"get_query_embedding", "aget_query_embedding", "get_text_embedding",
+                    "aget_text_embedding", "get_text_embedding_batch", "aget_text_embedding_batch",
+                    "get_agg_embedding_from_queries", "aget_agg_embedding_from_queries"})
+_RETRIEVE = frozenset({"retrieve", "aretrieve"})
+_QUERY = frozenset({"query", "aquery"})
+_SYNTH = frozenset({"synthesize", "asynthesize"})
+_PARSE = frozenset({"__call__", "acall", "get_nodes_from_documents", "aget_nodes_from_documents"})
+_SPLIT = frozenset({"split_text", "split_texts", "split_text_metadata_aware",
+                    "split_texts_metadata_aware"})
+_POST = frozenset({"postprocess_nodes", "apostprocess_nodes"})
+_TOOL = frozenset({"call", "acall", "__call__"})
+_CHAT_ENGINE = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
+_QGEN = frozenset({"generate", "agenerate"})
+
+_PROVIDERS = {"azure_openai": "azure.ai.openai", "bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock",
+              "gemini": "gcp.gemini", "google_genai": "gcp.gen_ai", "vertex": "gcp.vertex_ai",
+              "mistralai": "mistral_ai", "watsonx": "ibm.watsonx.ai"}
+
+
+class Classes:
+    """The LlamaIndex base classes, imported once when instrumenting (never at import)."""
+
+    def __init__(self) -> None:
+        from llama_index.core.base.base_query_engine import BaseQueryEngine
+        from llama_index.core.base.base_retriever import BaseRetriever
+        from llama_index.core.base.embeddings.base import BaseEmbedding
+        from llama_index.core.base.llms.base import BaseLLM
+        from llama_index.core.node_parser.interface import NodeParser, TextSplitter
+        from llama_index.core.postprocessor.types import BaseNodePostprocessor
+        from llama_index.core.question_gen.types import BaseQuestionGenerator
+        from llama_index.core.response_synthesizers.base import BaseSynthesizer
+        from llama_index.core.tools.types import BaseTool
+
+        self.llm, self.embedding, self.retriever = BaseLLM, BaseEmbedding, BaseRetriever
+        self.query_engine, self.synthesizer, self.node_parser = BaseQueryEngine, BaseSynthesizer, NodeParser
+        self.splitter, self.postprocessor, self.tool = TextSplitter, BaseNodePostprocessor, BaseTool
+        self.question_gen = BaseQuestionGenerator
+        try:
+            from llama_index.core.chat_engine.types import BaseChatEngine
+            self.chat_engine: Any = BaseChatEngine
+        except ImportError:  # pragma: no cover
+            self.chat_engine = ()
+        try:
+            from workflows import Workflow
+            self.workflow: Any = Workflow
+        except ImportError:  # pragma: no cover
+            self.workflow = ()
+        try:
+            from llama_index.core.agent.workflow import AgentWorkflow, BaseWorkflowAgent
+            self.agents: Any = (AgentWorkflow, BaseWorkflowAgent)
+        except ImportError:  # pragma: no cover
+            self.agents = ()
+
+
+def span_name(id_: str) -> Tuple[str, str]:
+    """``"Class.method-<uuid4>"`` -> (``"Class"``, ``"method"``)."""
+    name = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
+    owner, _, method = name.rpartition(".")
+    return owner, method
+
+
+def classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
+    """The kind of work a LlamaIndex span is, or None for plumbing we keep out of the tree."""
+    if instance is None or method.startswith("_") and method not in ("__call__",):
+        return None
+    if isinstance(instance, classes.llm):
+        if method in _LLM_CHAT:
+            return "chat"
+        if method in _LLM_COMPLETE:
+            return "text_completion"
+        if method in _LLM_PREDICT:
+            return "templating"
+        if method in _LLM_CALL:
+            return "function_call"
+        return None
+    if isinstance(instance, classes.embedding):
+        return "embeddings" if method in _EMBED else None
+    if isinstance(instance, classes.retriever):
+        return "retrieve" if method in _RETRIEVE else None
+    if isinstance(instance, classes.query_engine):
+        return "query" if method in _QUERY else None
+    if isinstance(instance, classes.synthesizer):
+        return "synthesize" if method in _SYNTH else None
+    if isinstance(instance, classes.splitter) and method in _SPLIT:
+        return "chunking"
+    if isinstance(instance, classes.node_parser):
+        return "node_parsing" if method in _PARSE else None
+    if isinstance(instance, classes.postprocessor):
+        if method in _POST:
+            return "reranking" if "rerank" in type(instance).__name__.lower() else "postprocess"
+        return None
+    if isinstance(instance, classes.tool):
+        return "tool" if method in _TOOL else None
+    if isinstance(instance, classes.question_gen):
+        return "question_generation" if method in _QGEN else None
+    if classes.chat_engine and isinstance(instance, classes.chat_engine):
+        return "chat_engine" if method in _CHAT_ENGINE else None
+    if classes.workflow and isinstance(instance, classes.workflow):
+        if method == "run":
+            return "agent" if classes.agents and isinstance(instance, classes.agents) else "workflow"
+        return "agent_step" if classes.agents and isinstance(instance, classes.agents) else "workflow_step"
+    return None
+
+
+EVENT_TYPES = {
+    "chat": "LLM", "text_completion": "LLM", "embeddings": "EMBEDDING", "retrieve": "RETRIEVE",
+    "query": "QUERY", "synthesize": "SYNTHESIZE", "chunking": "CHUNKING", "node_parsing": "NODE_PARSING",
+    "reranking": "RERANKING", "postprocess": "NODE_POSTPROCESSING", "tool": "FUNCTION_CALL",
+    "function_call": "FUNCTION_CALL", "templating": "TEMPLATING", "question_generation": "SUB_QUESTION",
+    "sub_question": "SUB_QUESTION", "tree": "TREE", "chat_engine": "QUERY", "agent": "AGENT_STEP",
+    "agent_step": "AGENT_STEP", "workflow": "WORKFLOW", "workflow_step": "WORKFLOW",
+}
+
+
+def is_stream(method: str) -> bool:
+    return method in _LLM_STREAM
+
+
+def provider(instance: Any) -> str:
+    """``llama_index.llms.openai.base`` -> ``openai``; core and user classes -> ``llama_index``."""
+    parts = type(instance).__module__.split(".")
+    if len(parts) >= 3 and parts[0] == "llama_index" and parts[1] in ("llms", "embeddings"):
+        return _PROVIDERS.get(parts[2], parts[2])
+    return "llama_index"
+
+
+def _known(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value and value != "unknown" else None
+
+
+def llm_request(instance: Any, arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """Model and parameters of an LLM call, from the LLM object and the call's kwargs."""
+    out: Dict[str, Any] = {}
+    model = getattr(instance, "model", None)
+    if not _known(model):
+        try:
+            model = instance.metadata.model_name
+        except Exception:  # noqa: BLE001 - a custom LLM's metadata may raise
+            model = None
+    out["request_model"] = _known(model)
+    params: Dict[str, Any] = {}
+    extra = getattr(instance, "additional_kwargs", None)
+    if isinstance(extra, dict):
+        params.update(extra)
+    for name in ("temperature", "max_tokens", "top_p", "top_k", "seed"):
+        value = getattr(instance, name, None)
+        if value is not None:
+            params.setdefault(name, value)
+    call_kwargs = arguments.get("kwargs")
+    if isinstance(call_kwargs, dict):
+        params.update(call_kwargs)
+    for name, kind in (("temperature", float), ("top_p", float), ("top_k", float), ("max_tokens", int),
+                       ("seed", int), ("frequency_penalty", float), ("presence_penalty", float)):
+        value = params.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = kind(value)
+    stop = params.get("stop")
+    if isinstance(stop, str):
+        out["stop_sequences"] = [stop]
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        out["stop_sequences"] = list(stop)
+    return out
+
+
+def embedding_model(instance: Any) -> Optional[str]:
+    return _known(getattr(instance, "model_name", None))
+
+
+def _text_of(message: Any) -> str:
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) else ("" if content is None else str(content))
+
+
+def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
+    """A LlamaIndex ``ChatMessage`` in the GenAI message shape."""
+    role = getattr(msg, "role", "user")
+    role = getattr(role, "value", role)
+    parts: List[Dict[str, Any]] = []
+    text = _text_of(msg)
+    if text:
+        parts.append({"type": "text", "content": text})
+    extra = getattr(msg, "additional_kwargs", None) or {}
+    for call in extra.get("tool_calls") or ():
+        function = _get(call, "function")
+        parts.append({"type": "tool_call", "id": _get(call, "id"), "name": _get(function, "name"),
+                      "arguments": _get(function, "arguments")})
+    if role == "tool":
+        parts = [{"type": "tool_call_response", "id": extra.get("tool_call_id"), "response": text}]
+    out: Dict[str, Any] = {"role": str(role), "parts": parts}
+    if finish_reason:
+        out["finish_reason"] = finish_reason
+    return out
+
+
+def prompt_message(prompt: Any) -> Dict[str, Any]:
+    return {"role": "user", "parts": [{"type": "text", "content": str(prompt)}]}
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def llm_response(response: Any) -> Dict[str, Any]:
+    """Response id, model, finish reasons, usage and output from a Chat/CompletionResponse."""
+    out: Dict[str, Any] = {}
+    if response is None:
+        return out
+    raw = getattr(response, "raw", None)
+    out["response_id"] = _get(raw, "id") if isinstance(_get(raw, "id"), str) else None
+    model = _get(raw, "model")
+    out["response_model"] = model if isinstance(model, str) else None
+    reasons = [r for r in (_get(c, "finish_reason") for c in (_get(raw, "choices") or ())) if isinstance(r, str)]
+    if not reasons:
+        reason = _get(raw, "stop_reason") or _get(raw, "finish_reason")
+        reasons = [reason] if isinstance(reason, str) else []
+    out["finish_reasons"] = reasons or None
+    usage = _get(raw, "usage")
+    extra = getattr(response, "additional_kwargs", None) or {}
+    out["input_tokens"] = _int(_get(usage, "prompt_tokens")) or _int(_get(usage, "input_tokens")) \
+        or _int(extra.get("prompt_tokens"))
+    out["output_tokens"] = _int(_get(usage, "completion_tokens")) or _int(_get(usage, "output_tokens")) \
+        or _int(extra.get("completion_tokens"))
+    finish = reasons[0] if reasons else "stop"
+    msg = getattr(response, "message", None)
+    if msg is not None:
+        out["output_messages"] = [message(msg, finish)]
+    else:
+        text = getattr(response, "text", None)
+        out["output_messages"] = [{"role": "assistant", "parts": [{"type": "text", "content": text or ""}],
+                                   "finish_reason": finish}]
+    return out
+
+
+def query_text(query: Any) -> Optional[str]:
+    """A ``str`` or ``QueryBundle`` query as text."""
+    if query is None:
+        return None
+    if isinstance(query, str):
+        return query
+    text = getattr(query, "query_str", None)
+    return text if isinstance(text, str) else str(query)
+
+
+def nodes_summary(nodes: Any) -> Dict[str, Any]:
+    """Ids and scores of retrieved nodes (never their text)."""
+    ids: List[str] = []
+    scores: List[float] = []
+    for item in nodes or ():
+        node = getattr(item, "node", item)
+        node_id = getattr(node, "node_id", None) or getattr(node, "id_", None)
+        if node_id is not None:
+            ids.append(str(node_id))
+        score = getattr(item, "score", None)
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            scores.append(float(score))
+    out: Dict[str, Any] = {NODES: len(ids), NODE_IDS: ids}
+    if scores and len(scores) == len(ids):
+        out[SCORES] = scores
+    return out
+
+
+def nodes_text(nodes: Any) -> List[Dict[str, Any]]:
+    """Node ids, scores and text: content, recorded only when capture is on."""
+    out = []
+    for item in nodes or ():
+        node = getattr(item, "node", item)
+        try:
+            text = node.get_content()
+        except Exception:  # noqa: BLE001
+            text = getattr(node, "text", None)
+        out.append({"id": getattr(node, "node_id", None), "score": getattr(item, "score", None), "text": text})
+    return out
+
+
+def tool_output(result: Any) -> Tuple[Any, bool]:
+    """(content, is_error) of a ``ToolOutput``."""
+    if result is None:
+        return None, False
+    content = getattr(result, "content", None)
+    if content is None:
+        content = getattr(result, "raw_output", result)
+    return content, bool(getattr(result, "is_error", False))
+
+
+def size(value: Any) -> Optional[int]:
+    try:
+        return len(value)
+    except TypeError:
+        return None

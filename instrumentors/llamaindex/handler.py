@@ -1,0 +1,514 @@
+"""LlamaIndex spans and events (``llama_index.core.instrumentation``) to llm-otel records.
+
+The tree is kept by LlamaIndex span id: ``span_enter`` gives each span its parent's id,
+so a record's parent is found in :attr:`Tracker.runs` even where the OTel context did
+not flow (a new task, a thread pool). Only the code *inside* a LlamaIndex span sees its
+OTel span: ``span_enter`` runs in the wrapped function's own frame and ``span_exit`` /
+``span_drop`` in the same frame for sync and async functions, so the context token is
+attached there and detached there. A private ContextVar, set next to it, proves the
+exit runs in the Context of the enter (a sync function that returns a Future exits in
+a done-callback); where it does not, nothing is detached and parenting stays by id.
+
+Plumbing spans (``_retrieve``, ``get_response``, output parsers) get no span of their
+own: they resolve to their parent, so their children nest where users expect them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Dict, Optional
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from llm_otel.core.guard import guarded
+from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core.recorder import Recorder, claimed_llm, suppressed
+
+from . import extract as ex
+
+try:  # the core's claim key: an LLM span we own is also "the record of this call"
+    from llm_otel.core.recorder import _CLAIMED_LLM
+except ImportError:  # pragma: no cover
+    _CLAIMED_LLM = None
+
+_PROBE: contextvars.ContextVar = contextvars.ContextVar("llm_otel_llamaindex_probe", default=None)
+_LLM_KINDS = ("chat", "text_completion")
+
+
+class Run:
+    """One LlamaIndex span: its record, or (``record is None``) the run it resolves to."""
+
+    __slots__ = ("id", "kind", "record", "target", "instance", "parent", "start", "tokens",
+                 "streaming", "streams", "last", "__weakref__")
+
+    def __init__(self, id_: str, kind: Optional[str], record: Any, target: Optional["Run"],
+                 instance: Any, parent: Optional["Run"]) -> None:
+        self.id = id_
+        self.kind = kind
+        self.record = record
+        self.target = target if target is not None else self
+        self.instance = instance
+        self.parent = parent
+        self.start = time.perf_counter()
+        self.tokens: Any = None  # (probe token, otel token) when this run attached a context
+        self.streaming = False
+        self.streams: Optional[Dict[int, "Run"]] = None  # LLM streams opened under this run
+        self.last: Any = None  # last streamed response
+
+
+def _family(kind: Optional[str]) -> Optional[str]:
+    return "chat" if kind == "text_completion" else kind
+
+
+class Tracker:
+    """Runs by LlamaIndex span id, bounded; builds and ends records through the recorder."""
+
+    def __init__(self, recorder: Recorder, classes: ex.Classes, max_runs: int = 10_000,
+                 stale_after: float = 3600.0) -> None:
+        self.recorder = recorder
+        self.classes = classes
+        self.max_runs = max(1, int(max_runs))
+        self.stale_after = float(stale_after)
+        self.runs: "OrderedDict[str, Run]" = OrderedDict()
+        self.lock = threading.Lock()
+        self.enabled = True
+        self.events = {
+            "LLMChatStartEvent": self._llm_start, "LLMCompletionStartEvent": self._llm_start,
+            "LLMChatInProgressEvent": self._llm_chunk, "LLMCompletionInProgressEvent": self._llm_chunk,
+            "LLMChatEndEvent": self._llm_end, "LLMCompletionEndEvent": self._llm_end,
+            "ExceptionEvent": self._exception, "EmbeddingEndEvent": self._embedding_end,
+            "RetrievalStartEvent": self._query_start, "QueryStartEvent": self._query_start,
+            "SynthesizeStartEvent": self._query_start, "RetrievalEndEvent": self._nodes_end,
+            "ReRankStartEvent": self._rerank_start, "ReRankEndEvent": self._nodes_end,
+            "LLMPredictStartEvent": self._template_start,
+            "LLMStructuredPredictStartEvent": self._template_start,
+            "AgentToolCallEvent": self._tool_call,
+        }
+
+    # ---- table -----------------------------------------------------------------------
+
+    def _add(self, run: Run) -> None:
+        evicted = []
+        with self.lock:
+            self.runs[run.id] = run
+            while len(self.runs) > self.max_runs:
+                evicted.append(self.runs.popitem(last=False)[1])
+            if self.stale_after and self.runs:
+                now = time.perf_counter()
+                while self.runs:
+                    oldest = next(iter(self.runs.values()))
+                    if now - oldest.start <= self.stale_after:
+                        break
+                    evicted.append(self.runs.popitem(last=False)[1])
+        for old in evicted:
+            self._end_stale(old)
+
+    def _pop(self, id_: str) -> Optional[Run]:
+        with self.lock:
+            return self.runs.pop(id_, None)
+
+    def _end_stale(self, run: Run) -> None:
+        """A run whose end never came (abandoned stream, lost callback): end it, marked."""
+        record = run.record
+        if record is None or record.ended:
+            return
+        record.attributes[ex.STALE] = True
+        self._finish(run)
+
+    def end_all(self) -> None:
+        with self.lock:
+            runs = list(self.runs.values())
+            self.runs.clear()
+        for run in runs:
+            self._end_stale(run)
+
+    # ---- spans -----------------------------------------------------------------------
+
+    @guarded
+    def enter(self, id_: str, bound_args: Any, instance: Any, parent_id: Optional[str]) -> None:
+        if not self.enabled or suppressed():
+            return
+        owner, method = ex.span_name(id_)
+        kind = ex.classify(self.classes, instance, method)
+        parent = self.runs.get(parent_id) if parent_id else None
+        parent = parent.target if parent is not None else None
+        if kind is None:
+            if parent is not None:  # plumbing: children resolve to the parent
+                self._add(Run(id_, None, None, parent, instance, parent))
+            return
+        if parent is not None:
+            if parent.instance is instance and _family(parent.kind) == _family(kind):
+                # the same component calling itself (retrieve -> retrieve, chat -> complete)
+                self._add(Run(id_, kind, None, parent, instance, parent))
+                return
+            if kind == "chunking" and parent.kind in ("node_parsing", "chunking"):
+                # per-text chunking under a parser: counted on the parser, not a span each
+                self._add(Run(id_, kind, None, parent, instance, parent))
+                return
+        if kind in _LLM_KINDS:
+            owner_run = self._owner_of_claim(instance, parent)
+            if owner_run is not None:
+                self._add(Run(id_, kind, None, owner_run, instance, parent))
+                return
+        arguments = getattr(bound_args, "arguments", None) or {}
+        record = self._build(kind, owner, method, instance, arguments)
+        if record is None:
+            return
+        parent_ctx = self._parent_context(parent)
+        recorder = self.recorder
+        if isinstance(record, LLMInvocation):
+            recorder.start_llm(record, parent_ctx)
+        elif isinstance(record, ToolInvocation):
+            recorder.start_tool(record, parent_ctx)
+        else:
+            recorder.start_step(record, parent_ctx)
+        run = Run(id_, kind, record, None, instance, parent)
+        span = record.span
+        if span is not None:
+            ctx = trace.set_span_in_context(span, parent_ctx)
+            if isinstance(record, LLMInvocation) and _CLAIMED_LLM is not None:
+                ctx = otel_context.set_value(_CLAIMED_LLM, record, ctx)
+            run.tokens = (_PROBE.set(id_), otel_context.attach(ctx))
+        self._add(run)
+
+    def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
+        """The LLM run this call is part of: a stream of the same LLM still being read
+        under the same parent (a custom LLM's ``astream_chat`` reading ``stream_chat``),
+        or the LLM call we claimed in this context."""
+        if parent is not None and parent.streams:
+            stream = parent.streams.get(id(instance))
+            if stream is not None and not stream.record.ended:
+                return stream
+        claimed = claimed_llm()
+        if claimed is not None:
+            for run in (parent,) if parent is not None else ():
+                if run.record is claimed:
+                    return run
+            for run in list(self.runs.values())[-64:]:
+                if run.record is claimed:
+                    return run
+        return None
+
+    @staticmethod
+    def _parent_context(parent: Optional[Run]) -> Any:
+        """The caller's context when it is (inside) the parent's trace, else the parent by id."""
+        if parent is None or parent.record is None or parent.record.span is None:
+            return None
+        current = trace.get_current_span()
+        parent_span = parent.record.span
+        if current.is_recording() and \
+                current.get_span_context().trace_id == parent_span.get_span_context().trace_id:
+            return None
+        return trace.set_span_in_context(parent_span)
+
+    def _detach(self, run: Run) -> None:
+        tokens, run.tokens = run.tokens, None
+        if tokens is None:
+            return
+        try:
+            _PROBE.reset(tokens[0])
+        except ValueError:
+            return  # exited in another Context (a Future's callback): nothing to detach here
+        otel_context.detach(tokens[1])
+
+    @guarded
+    def exit(self, id_: str, result: Any) -> None:
+        run = self.runs.get(id_)
+        if run is None:
+            return
+        self._detach(run)
+        record = run.record
+        if record is None:
+            self._pop(id_)
+            if run.kind == "chunking" and run.target.record is not None:
+                _add_count(run.target.record, ex.CHUNKS, ex.size(result))
+            return
+        if run.kind in _LLM_KINDS and (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+            run.streaming = True  # ends on its end event; kept in the table until then
+            parent = run.parent
+            if parent is not None:
+                if parent.streams is None:
+                    parent.streams = {}
+                parent.streams[id(run.instance)] = run
+            return
+        self._pop(id_)
+        self._outputs(run, result)
+        self._finish(run)
+
+    @guarded
+    def drop(self, id_: str, err: Optional[BaseException]) -> None:
+        run = self._pop(id_)
+        if run is None:
+            return
+        self._detach(run)
+        if run.record is None:
+            return
+        self._fail(run, err)
+
+    def _fail(self, run: Run, err: Optional[BaseException]) -> None:
+        record = run.record
+        if record.ended:
+            return
+        record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
+        if err is None:
+            self._finish(run)
+        elif isinstance(record, LLMInvocation):
+            self.recorder.fail_llm(record, err)
+        else:
+            self.recorder.fail(record, err)
+
+    def _finish(self, run: Run) -> None:
+        record = run.record
+        if record.ended:
+            return
+        record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
+        if isinstance(record, LLMInvocation):
+            if run.parent is not None and run.parent.streams:
+                if run.parent.streams.get(id(run.instance)) is run:
+                    del run.parent.streams[id(run.instance)]
+            self.recorder.stop_llm(record)
+        else:
+            self.recorder.stop(record)
+
+    # ---- records ---------------------------------------------------------------------
+
+    def _build(self, kind: str, owner: str, method: str, instance: Any, args: Dict[str, Any]) -> Any:
+        attrs: Dict[str, Any] = {ex.EVENT_TYPE: ex.EVENT_TYPES.get(kind, kind.upper()), ex.COMPONENT: owner}
+        if kind in _LLM_KINDS:
+            inv = LLMInvocation(operation=kind, provider=ex.provider(instance), stream=ex.is_stream(method),
+                                attributes=attrs, **ex.llm_request(instance, args))
+            messages = args.get("messages")
+            if messages is not None:
+                inv.input_messages = [ex.message(m) for m in messages]
+            elif args.get("prompt") is not None:
+                inv.input_messages = [ex.prompt_message(args["prompt"])]
+            return inv
+        if kind == "embeddings":
+            texts = args.get("texts") or args.get("queries")
+            if texts is None:
+                one = args.get("text", args.get("query"))
+                texts = [one] if isinstance(one, str) else None
+            inv = LLMInvocation(operation="embeddings", provider=ex.provider(instance),
+                                request_model=ex.embedding_model(instance), attributes=attrs)
+            if texts is not None:
+                inv.input_texts = [str(t) for t in texts]
+                attrs[ex.INPUTS] = len(inv.input_texts)
+            return inv
+        if kind == "tool":
+            meta = getattr(instance, "metadata", None)
+            name = getattr(meta, "name", None) or owner
+            call_args = args.get("kwargs") or args.get("args") or {k: v for k, v in args.items() if k != "self"}
+            return ToolInvocation(name=str(name), description=getattr(meta, "description", None),
+                                  tool_type="function", arguments=call_args or None, attributes=attrs)
+        if kind == "agent":
+            name = getattr(instance, "name", None) or owner
+            return StepInvocation(name=f"invoke_agent {name}", kind="agent", operation="invoke_agent",
+                                  agent_name=str(name), attributes=attrs, inputs=_start_input(args))
+        step = StepInvocation(name=f"{kind} {method if kind.endswith('step') else owner}", kind=kind,
+                              attributes=attrs)
+        if kind in ("query", "retrieve", "synthesize", "question_generation", "chat_engine"):
+            query = args.get("str_or_query_bundle", args.get("query_bundle", args.get("query")))
+            if kind == "chat_engine":
+                query = args.get("message")
+            step.inputs = ex.query_text(query)
+            if kind == "retrieve":
+                top_k = getattr(instance, "similarity_top_k", None)
+                if isinstance(top_k, int):
+                    attrs[ex.TOP_K] = top_k
+            if kind == "synthesize":
+                _set_count(step, ex.INPUT_NODES, ex.size(args.get("nodes")))
+        elif kind == "node_parsing":
+            _set_count(step, ex.DOCUMENTS, ex.size(args.get("nodes", args.get("documents"))))
+        elif kind in ("reranking", "postprocess"):
+            _set_count(step, ex.INPUT_NODES, ex.size(args.get("nodes")))
+            step.inputs = ex.query_text(args.get("query_bundle") or args.get("query_str"))
+        elif kind == "chunking":
+            step.inputs = args.get("text") if isinstance(args.get("text"), str) else None
+        elif kind in ("templating", "function_call"):
+            _template(step, args.get("prompt"), args)
+        return step
+
+    def _outputs(self, run: Run, result: Any) -> None:
+        record, kind = run.record, run.kind
+        if isinstance(record, LLMInvocation):
+            if kind == "embeddings":
+                dims = _dimensions(result)
+                if dims:
+                    record.embedding_dimensions = record.embedding_dimensions or dims
+            elif result is not None and not record.output_messages:
+                _apply_response(record, result)
+            return
+        if isinstance(record, ToolInvocation):
+            content, is_error = ex.tool_output(result)
+            record.result = content
+            if is_error:
+                error = getattr(result, "exception", None)
+                record.error_type = type(error).__qualname__ if isinstance(error, BaseException) else "ToolError"
+                record.attributes["error.type"] = record.error_type
+            return
+        if kind == "chunking":
+            _set_count(record, ex.CHUNKS, ex.size(result))
+        elif kind == "node_parsing":
+            _set_count(record, ex.NODES, ex.size(result))
+        elif kind in ("retrieve", "reranking", "postprocess"):
+            if ex.NODE_IDS not in record.attributes and isinstance(result, list):
+                record.attributes.update(ex.nodes_summary(result))
+            if isinstance(result, list):
+                record.outputs = ex.nodes_text(result)
+        elif kind in ("query", "synthesize", "chat_engine"):
+            text = getattr(result, "response", None)
+            if isinstance(text, str):
+                record.outputs = text
+            _set_count(record, ex.NODES, ex.size(getattr(result, "source_nodes", None)))
+        elif kind == "question_generation":
+            count = ex.size(result)
+            _set_count(record, ex.SUB_QUESTIONS, count)
+            parent = run.parent
+            if count is not None and parent is not None and parent.record is not None:
+                _add_count(parent.record, ex.SUB_QUESTIONS, count)
+            if isinstance(result, list):
+                record.outputs = [{"tool": getattr(q, "tool_name", None), "question": getattr(q, "sub_question", None)}
+                                  for q in result]
+        elif kind == "templating" and isinstance(result, str):
+            record.outputs = result
+        elif kind in ("agent", "workflow"):
+            output = getattr(result, "result", result)
+            output = getattr(output, "response", output)
+            record.outputs = getattr(output, "content", output)
+
+    # ---- events ----------------------------------------------------------------------
+
+    @guarded
+    def event(self, event: Any) -> None:
+        handler = self.events.get(type(event).__name__)
+        if handler is None:
+            return
+        run = self.runs.get(event.span_id) if event.span_id else None
+        if run is None or run.record is None or run.record.ended:
+            return
+        handler(run, event)
+
+    def _llm_start(self, run: Run, event: Any) -> None:
+        inv = run.record
+        if not isinstance(inv, LLMInvocation) or inv.input_messages:
+            return
+        messages = getattr(event, "messages", None)
+        if messages is not None:
+            inv.input_messages = [ex.message(m) for m in messages]
+        elif getattr(event, "prompt", None) is not None:
+            inv.input_messages = [ex.prompt_message(event.prompt)]
+
+    def _llm_chunk(self, run: Run, event: Any) -> None:
+        if isinstance(run.record, LLMInvocation):
+            self.recorder.chunk(run.record)
+            run.last = getattr(event, "response", None)
+
+    def _llm_end(self, run: Run, event: Any) -> None:
+        inv = run.record
+        if not isinstance(inv, LLMInvocation):
+            return
+        response = getattr(event, "response", None) or run.last
+        if response is not None:
+            _apply_response(inv, response)
+        if run.streaming:  # the span already exited: this is the stream's end
+            self._pop(run.id)
+            self._finish(run)
+
+    def _exception(self, run: Run, event: Any) -> None:
+        if run.streaming:
+            self._pop(run.id)
+            self._fail(run, getattr(event, "exception", None))
+
+    def _embedding_end(self, run: Run, event: Any) -> None:
+        inv = run.record
+        if not isinstance(inv, LLMInvocation):
+            return
+        chunks = getattr(event, "chunks", None) or []
+        inv.input_texts = [str(c) for c in chunks]
+        inv.attributes[ex.INPUTS] = len(chunks)
+        embeddings = getattr(event, "embeddings", None) or []
+        if embeddings and ex.size(embeddings[0]):
+            inv.embedding_dimensions = len(embeddings[0])
+
+    def _query_start(self, run: Run, event: Any) -> None:
+        if isinstance(run.record, StepInvocation) and run.record.inputs is None:
+            run.record.inputs = ex.query_text(getattr(event, "query", None)
+                                              or getattr(event, "str_or_query_bundle", None))
+
+    def _nodes_end(self, run: Run, event: Any) -> None:
+        if isinstance(run.record, StepInvocation):
+            run.record.attributes.update(ex.nodes_summary(getattr(event, "nodes", None)))
+
+    def _rerank_start(self, run: Run, event: Any) -> None:
+        record = run.record
+        if isinstance(record, StepInvocation):
+            _set_count(record, ex.RERANK_TOP_N, getattr(event, "top_n", None))
+            model = getattr(event, "model_name", None)
+            if isinstance(model, str) and model:
+                record.attributes[ex.RERANK_MODEL] = model
+            _set_count(record, ex.INPUT_NODES, ex.size(getattr(event, "nodes", None)))
+
+    def _template_start(self, run: Run, event: Any) -> None:
+        if isinstance(run.record, StepInvocation):
+            _template(run.record, getattr(event, "template", None), getattr(event, "template_args", None) or {})
+
+    def _tool_call(self, run: Run, event: Any) -> None:
+        tool = getattr(event, "tool", None)
+        self.recorder.agent_event(run.record, finished=False, tool_name=getattr(tool, "name", None),
+                                  arguments=getattr(event, "arguments", None))
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _set_count(record: Any, key: str, value: Optional[int]) -> None:
+    if isinstance(value, int):
+        record.attributes[key] = value
+
+
+def _add_count(record: Any, key: str, value: Optional[int]) -> None:
+    if isinstance(value, int) and record is not None and not record.ended:
+        record.attributes[key] = record.attributes.get(key, 0) + value
+
+
+def _template(step: StepInvocation, template: Any, args: Dict[str, Any]) -> None:
+    if template is None:
+        return
+    names = getattr(template, "template_vars", None)
+    if isinstance(names, (list, tuple)):
+        step.attributes[ex.TEMPLATE_VARS] = [str(n) for n in names]
+    try:
+        text = template.get_template()
+    except Exception:  # noqa: BLE001 - a custom prompt class
+        text = None
+    if text is not None and step.inputs is None:
+        step.inputs = text
+
+
+def _start_input(args: Dict[str, Any]) -> Any:
+    kwargs = args.get("kwargs")
+    if isinstance(kwargs, dict):
+        return kwargs.get("user_msg") or kwargs.get("input") or None
+    return None
+
+
+def _dimensions(result: Any) -> Optional[int]:
+    if isinstance(result, list) and result:
+        first = result[0]
+        if isinstance(first, list):
+            return len(first) or None
+        if isinstance(first, (int, float)):
+            return len(result)
+    return None
+
+
+def _apply_response(inv: LLMInvocation, response: Any) -> None:
+    """Fill in what the call returned; what the SDK underneath already gave wins."""
+    for name, value in ex.llm_response(response).items():
+        if value is not None and getattr(inv, name) is None:
+            setattr(inv, name, value)

@@ -1,0 +1,181 @@
+"""The few places LlamaIndex's instrumentation module does not reach.
+
+- Tree building (``GPTTreeIndexBuilder.build_from_nodes``) and sub-questions
+  (``SubQuestionQueryEngine._query_subq``) are no dispatcher spans; LlamaIndex reports them
+  only to the legacy callback manager (TREE, SUB_QUESTION). They become steps here, current
+  for the code inside so the LLM and query spans they run nest under them.
+- A streamed OpenAI call runs its SDK request when the stream is first read, after the
+  LlamaIndex span has exited. The generator is wrapped so each step of it runs in the
+  context the stream was created in: the LLM span current and claimed, so the OpenAI
+  instrumentor adds to it instead of making a second span.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+from opentelemetry import context as otel_context
+
+from llm_otel.core.guard import guarded
+from llm_otel.core.invocation import StepInvocation
+from llm_otel.core.recorder import Recorder, suppressed
+
+from . import extract as ex
+
+
+class Wrappers:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    # ---- TREE --------------------------------------------------------------------------
+
+    @guarded
+    def _tree_step(self, instance: Any, args: Any, kwargs: Any) -> Any:
+        nodes = args[0] if args else kwargs.get("nodes")
+        step = StepInvocation(name=f"tree {type(instance).__name__}", kind="tree", attributes={
+            ex.EVENT_TYPE: "TREE", ex.COMPONENT: type(instance).__name__})
+        count = ex.size(nodes)
+        if count is not None:
+            step.attributes[ex.INPUT_NODES] = count
+        num_children = getattr(instance, "num_children", None)
+        if isinstance(num_children, int):
+            step.attributes[ex.PREFIX + "tree.num_children"] = num_children
+        return self.recorder.start_step(step)
+
+    @guarded
+    def _tree_done(self, step: StepInvocation, graph: Any, started: float) -> None:
+        import time
+        _count(step, ex.NODES, getattr(graph, "all_nodes", None))
+        _count(step, ex.PREFIX + "tree.root_nodes", getattr(graph, "root_nodes", None))
+        step.attributes[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
+        self.recorder.stop(step)
+
+    def tree(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if suppressed():
+            return wrapped(*args, **kwargs)
+        import time
+        started = time.perf_counter()
+        step = self._tree_step(instance, args, kwargs)
+        if step is None:
+            return wrapped(*args, **kwargs)
+        try:
+            with self.recorder.activate(step):
+                graph = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.recorder.fail(step, exc)
+            raise
+        self._tree_done(step, graph, started)
+        return graph
+
+    # ---- SUB_QUESTION ------------------------------------------------------------------
+
+    @guarded
+    def _subq_step(self, args: Any, kwargs: Any) -> Any:
+        sub_q = args[0] if args else kwargs.get("sub_q")
+        tool = getattr(sub_q, "tool_name", None)
+        step = StepInvocation(name=f"sub_question {tool}" if tool else "sub_question", kind="sub_question",
+                              inputs=getattr(sub_q, "sub_question", None),
+                              attributes={ex.EVENT_TYPE: "SUB_QUESTION", ex.COMPONENT: "SubQuestionQueryEngine"})
+        if tool:
+            step.attributes[ex.TOOL_NAME] = str(tool)
+        return self.recorder.start_step(step)
+
+    @guarded
+    def _subq_done(self, step: StepInvocation, pair: Any, started: float) -> None:
+        import time
+        if pair is None:  # LlamaIndex logs the failure and answers without this sub-question
+            step.attributes["error.type"] = "SubQuestionFailed"
+        else:
+            step.outputs = getattr(pair, "answer", None)
+            _count(step, ex.NODES, getattr(pair, "sources", None))
+        step.attributes[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
+        self.recorder.stop(step)
+
+    def sub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if suppressed():
+            return wrapped(*args, **kwargs)
+        import time
+        started = time.perf_counter()
+        step = self._subq_step(args, kwargs)
+        if step is None:
+            return wrapped(*args, **kwargs)
+        try:
+            with self.recorder.activate(step):
+                pair = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.recorder.fail(step, exc)
+            raise
+        self._subq_done(step, pair, started)
+        return pair
+
+    async def asub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if suppressed():
+            return await wrapped(*args, **kwargs)
+        import time
+        started = time.perf_counter()
+        step = self._subq_step(args, kwargs)
+        if step is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            with self.recorder.activate(step):
+                pair = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.recorder.fail(step, exc)
+            raise
+        self._subq_done(step, pair, started)
+        return pair
+
+    # ---- streams read later, in the context they were made in -------------------------
+
+    def stream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        gen = wrapped(*args, **kwargs)
+        if suppressed() or not hasattr(gen, "__next__"):
+            return gen
+        return _in_context(gen, otel_context.get_current())
+
+    async def astream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        agen = await wrapped(*args, **kwargs)
+        if suppressed() or not hasattr(agen, "__anext__"):
+            return agen
+        return _ain_context(agen, otel_context.get_current())
+
+
+def _count(step: StepInvocation, key: str, value: Any) -> None:
+    count = ex.size(value)
+    if count is not None:
+        step.attributes[key] = count
+
+
+def _in_context(gen: Iterator[Any], ctx: Any) -> Iterator[Any]:
+    """Each ``next`` runs with ``ctx`` attached, detached before the value is handed out."""
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        close = getattr(gen, "close", None)
+        if close is not None:
+            close()
+
+
+async def _ain_context(agen: AsyncIterator[Any], ctx: Any) -> AsyncIterator[Any]:
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
