@@ -185,3 +185,41 @@ async def test_responses_stream_async_with_block(cassette, spans):
     [span] = llm_spans(spans)  # ended at with-exit, before completion
     assert span.attributes["gen_ai.response.id"] == "resp_06bbedfc9588dfa50069120b6638f88195ac87ed4b1b0c5a5d"
     assert "gen_ai.response.finish_reasons" not in span.attributes
+
+
+def test_responses_failed_stream_event(spans):
+    """A ``response.failed`` event is not raised by the SDK: the span carries error.type."""
+    import httpx
+
+    response = {"id": "resp_failed1", "object": "response", "created_at": 1, "model": "gpt-4.1-nano-2025-04-14",
+                "status": "in_progress", "output": [], "parallel_tool_calls": True, "tool_choice": "auto",
+                "tools": [], "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                "temperature": 1.0, "top_p": 1.0}
+    failed = {**response, "status": "failed", "error": {"code": "server_error", "message": "boom"}}
+    events = [("response.created", {"type": "response.created", "sequence_number": 0, "response": response}),
+              ("response.failed", {"type": "response.failed", "sequence_number": 1, "response": failed})]
+    body = b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body))
+    client = openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", max_retries=0,
+                           http_client=httpx.Client(transport=transport))
+    kinds = [e.type for e in client.responses.create(model="gpt-4.1-nano", input="hi", stream=True)]
+    assert kinds == ["response.created", "response.failed"]
+    [span] = llm_spans(spans)
+    assert span.attributes["gen_ai.response.id"] == "resp_failed1"
+    assert span.attributes["error.type"] == "server_error"
+    assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("error",)
+
+
+def test_responses_over_real_http_compatible_base_url(cassette, spans):
+    """A client built for another base URL (a local OpenAI-compatible server, real HTTP)."""
+    from support.cassettes import serve
+
+    with serve(cassette(R + "test_responses")) as base_url:
+        client = openai.OpenAI(api_key="sk-test", base_url=base_url, max_retries=0)
+        response = client.responses.create(model="gpt-4.1-nano", input="What is the capital of France?")
+        client.close()
+    [span] = llm_spans(spans)
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    assert (span.attributes["server.address"], span.attributes["server.port"]) == ("127.0.0.1", port)
+    assert span.attributes["gen_ai.response.id"] == response.id
