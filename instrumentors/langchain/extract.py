@@ -115,7 +115,10 @@ def request_params(metadata: Mapping[str, Any], params: Mapping[str, Any],
     if isinstance(tools, (list, tuple)) and tools:
         out["tool_definitions"] = [t if isinstance(t, dict) else {"value": str(t)} for t in tools]
     response_format = merged.get("response_format")
-    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_schema", "json_object"):
+    if isinstance(response_format, Mapping):
+        if response_format.get("type") in ("json_schema", "json_object"):
+            out["output_type"] = "json"
+    elif isinstance(response_format, type):  # a pydantic model / TypedDict: structured output
         out["output_type"] = "json"
     return {k: v for k, v in out.items() if v is not None}
 

@@ -285,3 +285,38 @@ def test_user_handlers_are_kept_and_ours_is_added_once(spans):
     assert mine.events.count("chain_start") == 2 and mine.events.count("llm_end") == 1
     assert sorted(s.name for s in spans()) == ["ChatPromptTemplate", "RunnableSequence", "chat"]
     assert isinstance(manager, BaseCallbackManager)
+
+
+def test_structured_output_records_json_output_type(spans, lc_recordings):
+    from typing import List as _List
+
+    from pydantic import BaseModel, Field
+
+    class FoodAnalysis(BaseModel):
+        name: str = Field(description="The name of the food item")
+        healthy: bool = Field(description="Whether the food is good for you")
+        calories: int = Field(description="Estimated calories per serving")
+        taste_profile: _List[str] = Field(description="List of taste characteristics")
+
+    with serve(Cassette(lc_recordings / "test_structured_output/test_structured_output.yaml")) as url:
+        model = chat_openai(url, model="gpt-4o-mini", temperature=0).with_structured_output(
+            FoodAnalysis, method="json_schema")
+        result = model.invoke("Analyze the following food item: avocado")
+    assert isinstance(result, FoodAnalysis) and result.name.lower() == "avocado"
+    got = spans()
+    chat = one(got, "chat gpt-4o-mini")
+    assert chat.attributes["gen_ai.output.type"] == "json"
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 129
+    assert parent_of(got, chat).name == "RunnableSequence"
+
+
+async def test_constructor_and_request_callbacks_sync_and_async(spans):
+    from langchain_core.callbacks import AsyncCallbackManager
+
+    ctor, request = EventLog(), EventLog()
+    model = FakeListChatModel(responses=["a", "b", "c"], callbacks=[ctor])
+    model.invoke("hi")
+    model.invoke("hi", config={"callbacks": CallbackManager(handlers=[request])})
+    await model.ainvoke("hi", config={"callbacks": AsyncCallbackManager(handlers=[request])})
+    assert ctor.events.count("llm_end") == 3 and request.events.count("llm_end") == 2
+    assert [s.name for s in spans()] == ["chat", "chat", "chat"]
