@@ -70,9 +70,13 @@ def test_exports_to_jaeger_and_phoenix_without_losing_data(collector):
     exporters = collector["exporters"]
     storage = collector["extensions"]
     enabled = collector["service"]["extensions"]
-    targets = {name: cfg["endpoint"] for name, cfg in exporters.items()}
+    pushed = {name: cfg for name, cfg in exporters.items() if _kind(name) in ("otlp", "otlphttp")}
+    targets = {name: cfg["endpoint"] for name, cfg in pushed.items()}
     assert any("jaeger" in e for e in targets.values()) and any("phoenix" in e for e in targets.values())
-    for name, cfg in exporters.items():
+    traces_exporters = {e for name, p in collector["service"]["pipelines"].items()
+                        if _kind(name) == "traces" for e in p["exporters"]}
+    assert traces_exporters == set(pushed), "every trace backend gets the queued, retried exporters"
+    for name, cfg in pushed.items():
         queue, retry = cfg["sending_queue"], cfg["retry_on_failure"]
         assert queue["enabled"] and retry["enabled"], name
         assert _kind(queue["storage"]) == "file_storage", f"{name}: in-memory queue loses data on restart"
@@ -117,6 +121,14 @@ def test_compose_mounts_the_collector_config_and_its_queue(compose, collector):
     volume = next(src for src, dst in mounts.items() if dst == queue_dir)
     assert volume in compose["volumes"], "the queue must be on a named volume to survive restarts"
     # the Collector's exporters reach the other services by their compose names
-    for cfg in collector["exporters"].values():
-        host = cfg["endpoint"].split(":")[0]
-        assert host in compose["services"], cfg["endpoint"]
+    for name, cfg in collector["exporters"].items():
+        host, port = cfg["endpoint"].rsplit(":", 1)
+        if _kind(name) == "prometheus":  # served by the Collector itself: published
+            assert f"{port}:{port}" in collector_svc["ports"]
+        else:
+            assert host in compose["services"], cfg["endpoint"]
+
+
+def test_metrics_pipeline_serves_the_genai_metrics(collector):
+    metrics = [p for name, p in collector["service"]["pipelines"].items() if _kind(name) == "metrics"]
+    assert metrics and metrics[0]["receivers"] == ["otlp"]
