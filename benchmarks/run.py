@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -33,17 +34,19 @@ CASE_NAMES = {
     "langchain": "LangChain LCEL chain (ChatOpenAI)",
     "llamaindex": "LlamaIndex query (VectorStoreIndex + OpenAI LLM)",
 }
-CONTENT_OFF = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false", "TRACELOOP_TRACE_CONTENT": "false",
+# NO_CONTENT / SPAN_ONLY: what llm-otel and opentelemetry-util-genai both accept
+CONTENT_OFF = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT", "TRACELOOP_TRACE_CONTENT": "false",
                "OPENINFERENCE_HIDE_INPUTS": "true", "OPENINFERENCE_HIDE_OUTPUTS": "true"}
-CONTENT_ON = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true", "TRACELOOP_TRACE_CONTENT": "true",
+CONTENT_ON = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY", "TRACELOOP_TRACE_CONTENT": "true",
               "OPENINFERENCE_HIDE_INPUTS": "false", "OPENINFERENCE_HIDE_OUTPUTS": "false"}
 CHUNK_DELTA = 200  # stream_long has 240 chunks, stream 40
 
 
 def _run(args: List[str], env: Dict[str, str], log: Any) -> List[Dict[str, Any]]:
     out: List[Dict[str, Any]] = []
+    errors = tempfile.TemporaryFile("w+")  # a pipe would fill up and block a chatty child
     proc = subprocess.Popen([sys.executable, *args], cwd=str(HERE), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=errors, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.strip()
@@ -54,7 +57,10 @@ def _run(args: List[str], env: Dict[str, str], log: Any) -> List[Dict[str, Any]]
         log.write(json.dumps(row) + "\n")
         log.flush()
         _progress(row)
-    _, err = proc.communicate()
+    proc.wait()
+    errors.seek(0)
+    err = errors.read()
+    errors.close()
     if proc.returncode:
         print(f"  ! {' '.join(args)} exited {proc.returncode}:\n{err[-2000:]}", file=sys.stderr)
     return out
@@ -151,9 +157,10 @@ def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0
     lines: List[str] = []
     add = lines.append
     plain_source = by.get("floor") or by.get("llm-otel") or next(iter(by.values()), {})
-    add(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+    add(f"llm-otel {_git()}; Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
         f"{'--quick' if quick else 'full'} run, {seconds:.0f} s. Overhead = median over rounds of "
-        "(instrumented block - plain block) per call, in microseconds; lower is better.")
+        "(instrumented block - plain block) per call, in microseconds of CPU time; lower is better. "
+        "`(n spans)`: spans per call when not 1.")
     add("")
     header = ["case", "plain call"] + present + (["llm-otel / floor"] if "llm-otel" in by and "floor" in by else [])
     add("| " + " | ".join(header) + " |")
@@ -225,6 +232,19 @@ def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0
 
     add(targets(by, peers, imports, memory))
     return "\n".join(lines) + "\n"
+
+
+def _git() -> str:
+    """The commit measured, and whether the source had uncommitted changes."""
+    try:
+        root = HERE.parent
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "instrumentors"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return f"commit {commit}" + (" + uncommitted changes in src/instrumentors" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "(no git)"
 
 
 def _import_delta(imports: Dict[str, Dict[str, Any]]) -> Optional[float]:
