@@ -13,7 +13,7 @@ from llm_otel.core import instrumentor as _core
 from llm_otel.core.instrumentor import LibraryInstrumentor
 from llm_otel.core.recorder import get_recorder
 
-__all__ = ["OpenAIInstrumentor", "instrument_client"]
+__all__ = ["OpenAIInstrumentor", "instrument_client", "uninstrument_client"]
 
 _INSTRUMENTS = ("openai >= 1.40",)
 
@@ -104,7 +104,28 @@ def instrument_client(client: Any, tracer_provider: Any = None, meter_provider: 
             # bound methods: drop them so they are rebuilt over the wrapped ones
             for cached in ("with_raw_response", "with_streaming_response"):
                 vars(resource).pop(cached, None)
+    _follow_copies(client, tracer_provider, meter_provider)
     return client
+
+
+def _follow_copies(client: Any, tracer_provider: Any, meter_provider: Any) -> None:
+    """``client.with_options(...)`` / ``client.copy()`` build a new client with new
+    resources: instrument those copies too, so per-request options keep tracing."""
+    import wrapt
+
+    def copied(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        new = wrapped(*args, **kwargs)
+        try:
+            instrument_client(new, tracer_provider, meter_provider)
+        except Exception as exc:  # noqa: BLE001 - never break the caller
+            from llm_otel.core.guard import report
+
+            report("openai instrument_client copy", exc)
+        return new
+
+    for name in ("copy", "with_options"):
+        if not isinstance(vars(client).get(name), wrapt.FunctionWrapper) and hasattr(client, name):
+            setattr(client, name, wrapt.FunctionWrapper(getattr(client, name), copied))
 
 
 def uninstrument_client(client: Any) -> Any:
@@ -126,5 +147,8 @@ def uninstrument_client(client: Any) -> Any:
         if removed:
             for cached in ("with_raw_response", "with_streaming_response"):
                 vars(resource).pop(cached, None)
+    for name in ("copy", "with_options"):
+        if isinstance(vars(client).get(name), wrapt.FunctionWrapper):
+            delattr(client, name)
     return client
 

@@ -70,9 +70,12 @@ def test_instrument_client_only_that_client(instrumentor, cassette, spans):
         raw = traced.chat.completions.with_raw_response.create(model="gpt-3.5-turbo", messages=JOKE)
         assert raw.parse().id == "chatcmpl-DPTBnLVEU6gLtntz301fthMFXeE4C"
         assert len(llm_spans(spans)) == 2
+        traced.with_options(timeout=5).chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
+        assert len(llm_spans(spans)) == 3  # per-request options keep tracing
         uninstrument_client(traced)
         traced.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
-        assert len(llm_spans(spans)) == 2
+        assert len(llm_spans(spans)) == 3
+        assert "with_options" not in vars(traced) and "create" not in vars(traced.chat.completions)
     finally:
         instrumentor.instrument()
 
