@@ -320,3 +320,15 @@ async def test_constructor_and_request_callbacks_sync_and_async(spans):
     await model.ainvoke("hi", config={"callbacks": AsyncCallbackManager(handlers=[request])})
     assert ctor.events.count("llm_end") == 3 and request.events.count("llm_end") == 2
     assert [s.name for s in spans()] == ["chat", "chat", "chat"]
+
+
+def test_cached_prompt_tokens_from_usage_metadata(spans, metric_reader, lc_recordings):
+    with serve(Cassette(lc_recordings / "test_llms/test_openai.yaml")) as url:
+        reply = chat_openai(url, model="gpt-4o-mini").invoke(
+            [("system", "You are a helpful assistant"), ("user", "Summarise this article about OpenTelemetry.")])
+    assert reply.usage_metadata["input_token_details"]["cache_read"] == 1408
+    a = one(spans(), "chat gpt-4o-mini").attributes
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (1497, 1037)
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 1408
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 0
+    assert metric_reader.total(TOKENS, gen_ai__token__type="input") == 1497
