@@ -143,7 +143,7 @@ EVENT_TYPES = {
     "query": "QUERY", "synthesize": "SYNTHESIZE", "chunking": "CHUNKING", "node_parsing": "NODE_PARSING",
     "reranking": "RERANKING", "postprocess": "NODE_POSTPROCESSING", "tool": "FUNCTION_CALL",
     "function_call": "FUNCTION_CALL", "templating": "TEMPLATING", "question_generation": "SUB_QUESTION",
-    "sub_question": "SUB_QUESTION", "tree": "TREE", "chat_engine": "QUERY", "agent": "AGENT_STEP",
+    "sub_question": "SUB_QUESTION", "tree": "TREE", "chat_engine": "QUERY", "agent": "AGENT",
     "agent_step": "AGENT_STEP", "workflow": "WORKFLOW", "workflow_step": "WORKFLOW",
 }
 

@@ -137,6 +137,9 @@ class Tracker:
         kind = ex.classify(self.classes, instance, method)
         parent = self.runs.get(parent_id) if parent_id else None
         parent = parent.target if parent is not None else None
+        if kind is None and instance is None and parent is not None and parent.kind in ("agent", "workflow"):
+            # a workflow step: LlamaIndex wraps the step function itself, so no instance
+            kind, instance = ("agent_step" if parent.kind == "agent" else "workflow_step"), parent.instance
         if kind is None:
             if parent is not None:  # plumbing: children resolve to the parent
                 self._add(Run(id_, None, None, parent, instance, parent))
