@@ -224,7 +224,10 @@ class OTelCallbackHandler(BaseCallbackHandler):
         step = self._pop(run_id)
         if step is None or isinstance(step, LLMInvocation):
             return
-        if {k.__name__ for k in type(error).__mro__} & _CONTROL_FLOW:
+        if isinstance(error, GeneratorExit):  # the consumer stopped reading the stream
+            step.attributes[STREAM_CLOSED] = True
+            self.recorder.stop(step)
+        elif {k.__name__ for k in type(error).__mro__} & _CONTROL_FLOW:
             step.attributes["llm_otel.langgraph.interrupted"] = type(error).__name__
             self.recorder.stop(step)
         else:
@@ -242,6 +245,13 @@ class OTelCallbackHandler(BaseCallbackHandler):
         record = self.record(run_id)
         if isinstance(record, StepInvocation):
             self.recorder.agent_event(record, True, output=getattr(finish, "return_values", None))
+
+    def on_interrupt(self, event: Any) -> None:
+        """LangGraph's lifecycle events reach every handler of its graph callback manager,
+        ours included; the interrupted node already says so on its span."""
+
+    def on_resume(self, event: Any) -> None:
+        """See :meth:`on_interrupt`."""
 
     # ---- tools -------------------------------------------------------------------------
 

@@ -252,3 +252,34 @@ def test_recorded_parallel_tool_calls_then_tools(spans, lc_recordings, capture_c
                   for i in range(2)) == ["get_news", "get_weather"]
     ids = {s.attributes["gen_ai.tool.call.id"] for s in got if s.name.startswith("execute_tool")}
     assert ids == {c["id"] for c in calls}
+
+
+def test_langgraph_interrupt_is_not_an_error(spans, caplog):
+    from typing import TypedDict
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, interrupt
+
+    class State(TypedDict):
+        answer: str
+
+    def ask(state: State):
+        return {"answer": interrupt("approve?")}
+
+    graph = StateGraph(State)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    app = graph.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t-1"}}
+    assert "__interrupt__" in app.invoke({"answer": ""}, config)
+    assert app.invoke(Command(resume="yes"), config) == {"answer": "yes"}
+
+    got = spans()
+    first, second = sorted(named(got, "ask"), key=lambda s: s.start_time)
+    assert first.attributes["llm_otel.langgraph.interrupted"] == "GraphInterrupt"
+    assert "llm_otel.langgraph.interrupted" not in second.attributes
+    assert all(s.status.status_code == StatusCode.UNSET for s in got)
+    assert all(s.attributes["llm_otel.metadata.thread_id"] == "t-1" for s in got)
+    assert not [r for r in caplog.records if "OTelCallbackHandler" in r.getMessage()]
