@@ -6,7 +6,20 @@ from typing import Any, Dict, List
 
 import pytest
 
+from llm_otel.instrumentors.openai import OpenAIInstrumentor
 from support.cassettes import Cassette
+
+
+@pytest.fixture
+def no_global_openai():
+    """OpenAI not patched globally during the test (another folder may have left it on)."""
+    inst = OpenAIInstrumentor()
+    was_on = inst.is_instrumented_by_opentelemetry
+    if was_on:
+        inst.uninstrument()
+    yield
+    if was_on:
+        inst.instrument()
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import llm_otel
 from llm_otel import track, track_openai, update_current_trace
 from tracking.conftest import by_name, parent_id
 
+pytestmark = pytest.mark.usefixtures("no_global_openai")
+
 
 def recorded_usage(cassette):
     """What the API reported, read from the recorded response bodies."""

@@ -9,12 +9,17 @@ from llm_otel.usage import reload_prices
 from support.cassettes import Cassette
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def instrumentor():
+    """Module scope: a "package" fixture in a folder without ``__init__.py`` lives for the
+    whole session, and other folders' tests must not find OpenAI patched."""
     inst = OpenAIInstrumentor()
-    inst.instrument()
+    was_on = inst.is_instrumented_by_opentelemetry
+    if not was_on:
+        inst.instrument()
     yield inst
-    inst.uninstrument()
+    if not was_on:
+        inst.uninstrument()
 
 
 @pytest.fixture(autouse=True)
