@@ -174,3 +174,49 @@ def test_doctor_flags_an_unknown_exporter():
     assert proc.returncode == EXIT_PROBLEMS
     text = run("doctor", "--timeout", "0.2", env_extra={"OTEL_TRACES_EXPORTER": "llm_otel_consol"})
     assert "PROBLEM  traces exporter llm_otel_consol" in text.stdout and "problem" in text.stdout.splitlines()[-1]
+
+
+def _main(*args):
+    """In process, for option combinations the subprocess tests above do not need to repeat."""
+    import io
+
+    from llm_otel.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(args), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_tree_reads_rotated_files_and_limits_output(spans, capture_content, tmp_path):
+    for _ in range(3):
+        agent_trace()
+    path = tmp_path / "t.jsonl"
+    exporter = JsonlFileExporter(path, max_bytes=9000, backups=10)
+    for span in spans():
+        exporter.export([span])
+    assert (tmp_path / "t.jsonl.1").exists()
+    code, current_only, _ = _main("tree", str(path))
+    counts = [int(n) for n in re.findall(r"· (\d+) spans? ·", current_only)]
+    assert code == EXIT_OK and sum(counts) < 12  # the older spans are in t.jsonl.1, ...
+    code, everything, _ = _main("tree", str(path), "--include-backups", "--summary-all")
+    assert code == EXIT_OK and everything.count("· 4 spans ·") == 3 and "incomplete" not in everything
+    assert "all 3 traces" in everything
+    summary = everything.split("all 3 traces")[1].split()
+    assert summary[summary.index("chat") + 1] == "6"
+    code, last, _ = _main("tree", str(path), "--include-backups", "--last", "1")
+    assert code == EXIT_OK and last.count("trace ") == 1 and last.split()[1] == everything.split("\n\n")[-2].split()[1]
+
+
+def test_finetune_filters_from_the_command_line(spans, capture_content, tmp_path):
+    agent_trace(tags=("prod",), feedback={"thumbs": 1.0})
+    agent_trace(question="Rome?", city="Rome", tags=("dev",))
+    path = tmp_path / "t.jsonl"
+    JsonlFileExporter(path).export(spans())
+    out = tmp_path / "ft.jsonl"
+    code, _, err = _main("finetune", str(path), "-o", str(out), "--tag", "prod", "--min-feedback", "thumbs=0.5",
+                         "--model", "gpt-4o-*", "--since", "2020-01-01", "--until", "2999-01-01T00:00:00Z")
+    assert code == EXIT_OK, err
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and all("Paris" in line for line in lines)
+    assert "skipped     2  filtered: tag" in err
+    code, _, err = _main("finetune", str(path), "-o", str(out), "--model", "claude-*")
+    assert code == EXIT_NO_DATA and "filtered: model" in err
