@@ -1,0 +1,71 @@
+"""Bounded run tables, stale spans, suppression, instrument/uninstrument."""
+
+from __future__ import annotations
+
+import gc
+
+from li_support import ScriptedLLM, documents, gen_ai
+from llama_index.core import VectorStoreIndex
+from llama_index.core.instrumentation import get_dispatcher
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+
+from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
+
+
+def test_abandoned_streams_are_bounded_and_ended_stale(spans, instrumented):
+    tracker = instrumented._tracker
+    old_max = tracker.max_runs
+    tracker.max_runs = 3
+    try:
+        llm = ScriptedLLM(script=["never read"])
+        streams = [llm.stream_complete(f"prompt {i}") for i in range(5)]  # never consumed
+        assert len(tracker.runs) <= 3
+        stale = gen_ai(spans(), "text_completion")
+        assert len(stale) == 2
+        assert all(s.attributes["llm_otel.llamaindex.stale"] is True for s in stale)
+        del streams
+        gc.collect()
+    finally:
+        tracker.max_runs = old_max
+        tracker.end_all()
+    assert not tracker.runs
+    assert len(gen_ai(spans(), "text_completion")) == 5  # every span ended exactly once
+
+
+def test_table_is_empty_after_queries(instrumented):
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine()
+    for i in range(3):
+        engine.query(f"q{i}")
+    assert not instrumented._tracker.runs
+
+
+def test_suppressed_records_nothing(spans):
+    engine = VectorStoreIndex.from_documents(documents(1, 50)).as_query_engine()
+    before = len(spans())
+    token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        assert str(engine.query("quiet"))
+    finally:
+        detach(token)
+    assert len(spans()) == before
+
+
+def test_uninstrument_removes_handlers_and_instrument_twice_is_once(spans, instrumented):
+    dispatcher = get_dispatcher()
+    handlers = list(dispatcher.span_handlers)
+    instrumented.instrument()  # already instrumented: nothing added
+    assert dispatcher.span_handlers == handlers
+    instrumented.uninstrument()
+    try:
+        assert instrumented._span_handler is None
+        assert not [h for h in dispatcher.span_handlers if type(h).__name__ == "LLMOtelSpanHandler"]
+        assert not [h for h in dispatcher.event_handlers if type(h).__name__ == "LLMOtelEventHandler"]
+        from llama_index.core.query_engine.sub_question_query_engine import SubQuestionQueryEngine
+        assert not hasattr(SubQuestionQueryEngine._query_subq, "__wrapped__")
+        ScriptedLLM(script=["x"]).complete("hi")
+        assert not gen_ai(spans(), "text_completion")
+    finally:
+        instrumented.instrument()
+    ScriptedLLM(script=["x"]).complete("hi")
+    assert len(gen_ai(spans(), "text_completion")) == 1
+    assert isinstance(instrumented, LlamaIndexInstrumentor)
