@@ -283,3 +283,23 @@ def test_langgraph_interrupt_is_not_an_error(spans, caplog):
     assert all(s.status.status_code == StatusCode.UNSET for s in got)
     assert all(s.attributes["llm_otel.metadata.thread_id"] == "t-1" for s in got)
     assert not [r for r in caplog.records if "OTelCallbackHandler" in r.getMessage()]
+
+
+async def test_async_tool_and_lambda_work_nests_under_their_spans(spans):
+    @tool
+    async def lookup(key: str) -> str:
+        """Look a key up."""
+        with tracer.start_as_current_span("db-query"):
+            return key.upper()
+
+    async def shout(text: str) -> str:
+        with tracer.start_as_current_span("shout-work"):
+            return text + "!"
+
+    chain = lookup | RunnableLambda(shout)
+    with tracer.start_as_current_span("request"):
+        assert await chain.ainvoke({"key": "abc"}) == "ABC!"
+    got = spans()
+    assert parent_of(got, one(got, "db-query")) is one(got, "execute_tool lookup")
+    assert parent_of(got, one(got, "shout-work")) is one(got, "shout")
+    assert parent_of(got, one(got, "RunnableSequence")).name == "request"
