@@ -332,3 +332,14 @@ def test_cached_prompt_tokens_from_usage_metadata(spans, metric_reader, lc_recor
     assert a["gen_ai.usage.cache_read.input_tokens"] == 1408
     assert a["gen_ai.usage.reasoning.output_tokens"] == 0
     assert metric_reader.total(TOKENS, gen_ai__token__type="input") == 1497
+
+
+async def test_astream_events_still_work_and_are_traced(spans, metric_reader):
+    chain = (ChatPromptTemplate.from_template("{q}")
+             | GenericFakeChatModel(messages=iter([AIMessage(content="red green blue")])) | StrOutputParser())
+    kinds = [e["event"] async for e in chain.astream_events({"q": "colours?"}, version="v2")]
+    assert kinds.count("on_chat_model_stream") >= 3 and kinds[-1] == "on_chain_end"
+    got = spans()
+    chat = one(got, "chat")
+    assert parent_of(got, chat).name == "RunnableSequence"
+    assert metric_reader.count(FIRST_CHUNK) == 1
