@@ -35,7 +35,8 @@ def _default_capture() -> bool:
 
 
 class _Options:
-    __slots__ = ("name", "kind", "tags", "metadata", "capture_input", "capture_output", "signature", "skip_first")
+    __slots__ = ("name", "kind", "tags", "metadata", "capture_input", "capture_output", "signature", "skip_first",
+                 "simple_names")
 
     def __init__(self, func: Callable[..., Any], name: Optional[str], kind: str, tags: Optional[Sequence[str]],
                  metadata: Optional[Dict[str, Any]], capture_input: Optional[bool],
@@ -54,6 +55,10 @@ class _Options:
             self.signature = None
         params = list(self.signature.parameters) if self.signature else []
         self.skip_first = bool(params) and params[0] in ("self", "cls")
+        # plain positional-or-keyword parameters only: bind by zip, not Signature.bind
+        plain = self.signature is not None and all(
+            p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
+        self.simple_names: Optional[tuple] = tuple(params) if plain else None
 
 
 def track(func: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None, kind: str = "chain",
@@ -166,6 +171,14 @@ def _begin(opts: _Options, args: Any, kwargs: Any) -> Optional[_Run]:
 def _inputs(opts: _Options, args: Any, kwargs: Any) -> Any:
     """The bound arguments by parameter name, ``self``/``cls`` left out."""
     limit = config.settings().content_max_length
+    names = opts.simple_names
+    if names is not None and len(args) <= len(names) and not any(k in names[:len(args)] for k in kwargs) \
+            and all(k in names for k in kwargs):
+        arguments = dict(zip(names, args))
+        arguments.update(kwargs)
+        if opts.skip_first and args:
+            del arguments[names[0]]
+        return to_jsonable(arguments, limit)
     if opts.signature is not None:
         try:
             bound = opts.signature.bind(*args, **kwargs)

@@ -34,6 +34,8 @@ class _Walk:
 def to_jsonable(value: Any, max_chars: int = 16384) -> Any:
     """A JSON-serializable copy of ``value``: each string at most ``max_chars``, the
     whole about twice that at most."""
+    if value is None or type(value) in (bool, int) or (type(value) is str and len(value) <= max_chars):
+        return value  # the common case, without the walk
     try:
         return _walk(value, _Walk(max(64, max_chars)), 0)
     except Exception:  # noqa: BLE001 - last resort: the guard of this module
