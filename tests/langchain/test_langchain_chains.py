@@ -343,3 +343,19 @@ async def test_astream_events_still_work_and_are_traced(spans, metric_reader):
     chat = one(got, "chat")
     assert parent_of(got, chat).name == "RunnableSequence"
     assert metric_reader.count(FIRST_CHUNK) == 1
+
+
+def test_threaded_batch_keeps_each_run_in_its_own_subtree(spans, metric_reader):
+    chain = (ChatPromptTemplate.from_template("{q}")
+             | FakeListChatModel(responses=["same answer"]) | StrOutputParser())
+    with tracer.start_as_current_span("batch-request") as root:
+        out = chain.batch([{"q": f"question {n}"} for n in range(8)], config={"max_concurrency": 4})
+    assert out == ["same answer"] * 8
+    got = spans()
+    seqs = named(got, "RunnableSequence")
+    assert len(seqs) == 8 and all(parent_of(got, s).name == "batch-request" for s in seqs)
+    chats = named(got, "chat")
+    assert len(chats) == 8 and {parent_of(got, c).context.span_id for c in chats} == {
+        s.context.span_id for s in seqs}
+    assert {s.context.trace_id for s in got} == {root.get_span_context().trace_id}
+    assert metric_reader.count(DURATION) == 8
