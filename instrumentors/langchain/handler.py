@@ -17,7 +17,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from llm_otel.core.guard import guarded
+from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import Recorder, suppressed
 
@@ -167,9 +167,12 @@ class OTelCallbackHandler(BaseCallbackHandler):
         inv = self._pop(run_id)
         if not isinstance(inv, LLMInvocation) or inv.ended:
             return
-        for key, value in extract.llm_result(response).items():
-            if getattr(inv, key, None) is None:  # what the SDK underneath merged in wins
-                setattr(inv, key, value)
+        try:
+            for key, value in extract.llm_result(response).items():
+                if getattr(inv, key, None) is None:  # what the SDK underneath merged in wins
+                    setattr(inv, key, value)
+        except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
+            report("langchain.llm_result", exc)
         self.recorder.stop_llm(inv)
 
     @guarded
@@ -277,7 +280,10 @@ class OTelCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         tool = self._pop(run_id)
         if isinstance(tool, ToolInvocation):
-            tool.result = extract.tool_output(output)
+            try:
+                tool.result = extract.tool_output(output)
+            except Exception as exc:  # noqa: BLE001
+                report("langchain.tool_output", exc)
             self.recorder.stop(tool)
 
     @guarded
@@ -305,11 +311,14 @@ class OTelCallbackHandler(BaseCallbackHandler):
         step = self._pop(run_id)
         if not isinstance(step, StepInvocation):
             return
-        count, ids, contents = extract.documents(documents)
-        step.attributes["llm_otel.retriever.document_count"] = count
-        if ids:
-            step.attributes["llm_otel.retriever.document_ids"] = ids[:MAX_DOCUMENT_IDS]
-        step.outputs = contents
+        try:
+            count, ids, contents = extract.documents(documents)
+            step.attributes["llm_otel.retriever.document_count"] = count
+            if ids:
+                step.attributes["llm_otel.retriever.document_ids"] = ids[:MAX_DOCUMENT_IDS]
+            step.outputs = contents
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.documents", exc)
         self.recorder.stop(step)
 
     @guarded

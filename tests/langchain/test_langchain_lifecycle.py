@@ -200,3 +200,13 @@ def test_instrumentor_is_the_declared_entry_point():
 
     (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "langchain"]
     assert ep.load() is LangChainInstrumentor
+
+
+def test_a_fault_reading_the_result_still_ends_the_span(spans, monkeypatch):
+    def broken(_):
+        raise RuntimeError("extractor bug")
+
+    monkeypatch.setattr(extract, "llm_result", broken)
+    assert FakeListChatModel(responses=["fine"]).invoke("hi").content == "fine"
+    chat = one(spans(), "chat")
+    assert chat.end_time is not None and chat.status.status_code == trace.StatusCode.UNSET
