@@ -427,3 +427,29 @@ def test_a_fault_of_ours_never_reaches_the_function(spans, monkeypatch, caplog):
     monkeypatch.setattr(state, "closed", broken)
     assert f(2) == 3
     assert "instrumentation error" in caplog.text
+
+
+def test_a_record_that_declines_content_is_not_captured_even_when_capture_is_on(spans, capture_content):
+    from llm_otel.core.invocation import StepInvocation
+    from llm_otel.core.recorder import get_recorder
+
+    recorder = get_recorder()
+    for capture in (False, None):
+        step = StepInvocation(name=f"step-{capture}", inputs={"q": 1}, outputs="a", capture_content=capture)
+        recorder.start_step(step)
+        recorder.stop(step)
+    declined, default = spans()
+    assert "llm_otel.input" not in declined.attributes
+    assert default.attributes["llm_otel.input"] == '{"q": 1}'
+
+
+def test_importing_llm_otel_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, llm_otel; "
+            "heavy = [m for m in ('openai', 'langchain_core', 'llama_index', 'llm_otel.tracking') if m in sys.modules]; "
+            "assert not heavy, heavy; "
+            "assert callable(llm_otel.track) and 'llm_otel.tracking' in sys.modules; "
+            "assert llm_otel.usage().requests == 0")
+    subprocess.run([sys.executable, "-c", code], check=True)
