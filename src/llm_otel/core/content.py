@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Dict
 
 from llm_otel import config
 
@@ -35,9 +35,34 @@ _SECRETS = (
 
 def scrub_secrets(text: str) -> str:
     """``text`` with anything that looks like an API key or auth header masked."""
+    text = utf8(text)
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def utf8(text: str) -> str:
+    """``text`` encodable as UTF-8: lone surrogates (JSON ``"\\ud800"`` decodes to one) become
+    ``?``. OTLP encodes strings as UTF-8 and one bad attribute fails the whole export batch."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def utf8_attributes(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    """``attrs`` with every string key and value (and string list item) made UTF-8 safe."""
+    out: Dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            value = utf8(value)
+        elif isinstance(value, (list, tuple)):
+            value = [utf8(v) if isinstance(v, str) else v for v in value]
+        out[utf8(key) if isinstance(key, str) else key] = value
+    return out
 
 
 def _image_data(text: str) -> bool:
@@ -56,7 +81,7 @@ def clean(text: str, settings: Any = None, _image: bool = False) -> str:
     if hook is not None:
         try:
             result = hook(text)
-            text = result if isinstance(result, str) else REDACTION_FAILED
+            text = utf8(result) if isinstance(result, str) else REDACTION_FAILED
         except Exception:  # noqa: BLE001 - fail closed: a broken hook must not leak the text
             text = REDACTION_FAILED
     return text
@@ -97,7 +122,7 @@ def _safe_str(value: Any) -> str:
 
 def to_json(value: Any, limit: int) -> str:
     """JSON text of ``value`` with strings cleaned and capped; never raises."""
-    return json.dumps(cap(value, limit), ensure_ascii=False, default=_safe_str)
+    return utf8(json.dumps(cap(value, limit), ensure_ascii=False, default=_safe_str))  # keys too
 
 
 def to_text(value: Any, limit: int) -> str:

@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from llm_otel import config
 from llm_otel.core import semconv as sc
 from llm_otel.core import tokens
-from llm_otel.core.content import scrub_secrets, to_json, to_text
+from llm_otel.core.content import scrub_secrets, to_json, to_text, utf8, utf8_attributes
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.version import __version__
@@ -98,7 +98,8 @@ class Recorder:
             return inv
         name = f"{inv.operation} {inv.request_model}" if inv.request_model else inv.operation
         inv.span = self.tracer.start_span(
-            name, context=parent_context, kind=SpanKind.CLIENT, attributes=_request_attributes(inv))
+            utf8(name), context=parent_context, kind=SpanKind.CLIENT,
+            attributes=utf8_attributes(_request_attributes(inv)))
         return inv
 
     def chunk(self, inv: LLMInvocation) -> None:
@@ -129,24 +130,29 @@ class Recorder:
         if inv.parent is not None:
             return  # the framework sees the same exception and records it
         if inv.span is not None:
-            _record_error(inv.span, error)
+            try:
+                _record_error(inv.span, error)
+            except Exception as exc:  # noqa: BLE001 - still end the span below
+                report("record error", exc)
         self._finish_llm(inv)
 
     def _finish_llm(self, inv: LLMInvocation) -> None:
         end_perf = time.perf_counter()
-        if inv.error_type is None:
-            _estimate_usage(inv)
-        for hook in _end_hooks:
-            try:
-                hook(inv)
-            except Exception as exc:  # noqa: BLE001
-                report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
         span = inv.span
-        if span is not None:
-            if span.is_recording():
-                span.set_attributes(_response_attributes(inv))
+        try:
+            if inv.error_type is None:
+                _estimate_usage(inv)
+            for hook in _end_hooks:
+                try:
+                    hook(inv)
+                except Exception as exc:  # noqa: BLE001
+                    report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
+            if span is not None and span.is_recording():
+                span.set_attributes(utf8_attributes(_response_attributes(inv)))
                 _record_content(span, inv)
-            span.end()
+        finally:  # a record we cannot read must not leave its span open
+            if span is not None:
+                span.end()
         self._record_metrics(inv, end_perf)
 
     def _record_metrics(self, inv: LLMInvocation, end_perf: float) -> None:
@@ -183,7 +189,8 @@ class Recorder:
         _put(attrs, sc.TOOL_DESCRIPTION, tool.description)
         attrs.update(_plain_attributes(tool.attributes))
         tool.span = self.tracer.start_span(
-            f"execute_tool {tool.name}", context=parent_context, kind=SpanKind.INTERNAL, attributes=attrs)
+            utf8(f"execute_tool {tool.name}"), context=parent_context, kind=SpanKind.INTERNAL,
+            attributes=utf8_attributes(attrs))
         return tool
 
     @guarded
@@ -193,7 +200,8 @@ class Recorder:
         _put(attrs, sc.AGENT_NAME, step.agent_name)
         attrs.update(_plain_attributes(step.attributes))
         step.span = self.tracer.start_span(
-            step.name, context=parent_context, kind=SpanKind.INTERNAL, attributes=attrs)
+            utf8(str(step.name)), context=parent_context, kind=SpanKind.INTERNAL,
+            attributes=utf8_attributes(attrs))
         return step
 
     @guarded
@@ -203,9 +211,15 @@ class Recorder:
             return
         record.ended = True
         span = record.span
+        try:
+            self._stop_content(record, span)
+        finally:  # a record we cannot read must not leave its span open
+            span.end()
+
+    def _stop_content(self, record: Union[ToolInvocation, StepInvocation], span: Any) -> None:
         if span.is_recording():
             if record.attributes:
-                span.set_attributes(_plain_attributes(record.attributes))
+                span.set_attributes(utf8_attributes(_plain_attributes(record.attributes)))
             settings = config.settings()
             forced = getattr(record, "capture_content", None)  # StepInvocation only
             if (forced if forced is not None else settings.capture_content):
@@ -222,16 +236,17 @@ class Recorder:
                         span.set_attributes(content)
                     if settings.content_in_event:
                         span.add_event(sc.CONTENT_EVENT, content)
-        span.end()
 
     @guarded
     def fail(self, record: Union[ToolInvocation, StepInvocation], error: BaseException) -> None:
         if record.ended or record.span is None:
             return
-        record.error_type = record.error_type or type(error).__qualname__
-        _record_error(record.span, error)
-        record.span.set_attribute(sc.ERROR_TYPE, record.error_type)
-        self.stop(record)
+        try:
+            record.error_type = record.error_type or type(error).__qualname__
+            _record_error(record.span, error)
+            record.span.set_attribute(sc.ERROR_TYPE, utf8(str(record.error_type)))
+        finally:
+            self.stop(record)
 
     @guarded
     def agent_event(self, record: Union[ToolInvocation, StepInvocation], finished: bool,
@@ -252,7 +267,7 @@ class Recorder:
                 attrs[sc.TOOL_CALL_ARGUMENTS] = _text(arguments, limit)
             if output is not None:
                 attrs["llm_otel.output"] = _text(output, limit)
-        span.add_event(sc.AGENT_FINISH_EVENT if finished else sc.AGENT_ACTION_EVENT, attrs)
+        span.add_event(sc.AGENT_FINISH_EVENT if finished else sc.AGENT_ACTION_EVENT, utf8_attributes(attrs))
 
     # ---- context ---------------------------------------------------------------------
 
@@ -447,9 +462,9 @@ def _merge_into(owner: LLMInvocation, sdk: LLMInvocation) -> None:
         owner.extra.setdefault(key, value)
     if owner.span is not None and owner.span.is_recording():
         request = _request_attributes(sdk)  # parameters the framework did not know
-        owner.span.set_attributes({k: v for k, v in request.items()
+        owner.span.set_attributes(utf8_attributes({k: v for k, v in request.items()
                                    if k not in (sc.OPERATION_NAME, sc.PROVIDER_NAME)
-                                   and k not in owner.span.attributes})
+                                   and k not in owner.span.attributes}))
 
 
 _recorders: Dict[Any, Recorder] = {}

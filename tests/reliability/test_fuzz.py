@@ -1,0 +1,344 @@
+"""Faults in our own code: hypothesis feeds malformed and unexpected requests and responses
+(missing fields, wrong types, None usage, huge and non-UTF-8 strings, base64 images, odd
+tool-call JSON) through the real openai SDK into every OpenAI extractor, and odd records
+into the core recorder.
+
+The oracle: the caller gets exactly what the library gives when tracing is suppressed
+(same result, or same exception type and message) — never an error of ours — every
+call leaves exactly one ended span, and every span can be encoded by the OTLP exporter
+(one unencodable attribute would lose the whole export batch)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from llm_otel import config
+from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core.recorder import get_recorder
+from rel_support import API_KEY, OPEN_SPANS, client_for
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large])
+COUNTS = {}  # test name -> examples run (reported in docs/reliability.md)
+REPORTS = set()  # where our guard swallowed a fault of ours (reported, not fatal)
+
+DATA_URL = "data:image/png;base64," + "iVBORw0KGgo" * 3000
+HUGE = "ü" * 300_000
+ODD_STRINGS = st.sampled_from(["", "\ud800", "caf\udce9", "\x00nul", HUGE, DATA_URL, "🦜" * 10, "null", "{", "-1"])
+TEXT = st.one_of(st.text(max_size=20), ODD_STRINGS)
+INTS = st.one_of(st.integers(-5, 10_000), st.integers(-2**70, 2**70))
+NUMBERS = st.one_of(INTS, st.floats(allow_nan=True, allow_infinity=True))
+SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT)
+ANY = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+                   max_leaves=6)
+
+
+def maybe(strategy):
+    """Mostly the right type, sometimes anything at all."""
+    return st.one_of(strategy, strategy, ANY)
+
+
+def obj(**fields):
+    return st.fixed_dictionaries({}, optional={k: maybe(v) for k, v in fields.items()})
+
+
+ARGS_JSON = st.one_of(TEXT, st.sampled_from(['{"a": ', '{"a": 1}', "[]", "null", '{"x": "\\ud800"}', "{}" * 1000]))
+FUNCTION = obj(name=TEXT, arguments=ARGS_JSON)
+TOOL_CALL = obj(id=TEXT, type=st.sampled_from(["function", "custom"]), index=INTS, function=FUNCTION,
+                custom=obj(name=TEXT, input=TEXT))
+MESSAGE = obj(role=st.sampled_from(["assistant", "tool", "user"]), content=TEXT, refusal=TEXT,
+              tool_calls=st.lists(TOOL_CALL, max_size=3), function_call=FUNCTION)
+USAGE = obj(prompt_tokens=INTS, completion_tokens=INTS, total_tokens=INTS, input_tokens=INTS, output_tokens=INTS,
+            prompt_tokens_details=obj(cached_tokens=INTS), input_tokens_details=obj(cached_tokens=INTS),
+            completion_tokens_details=obj(reasoning_tokens=INTS), output_tokens_details=obj(reasoning_tokens=INTS))
+CHOICE = obj(index=st.integers(0, 3), finish_reason=st.sampled_from(["stop", "length", "tool_calls", None]),
+             message=MESSAGE, delta=MESSAGE, text=TEXT, logprobs=ANY)
+CHAT_BODY = st.one_of(obj(id=TEXT, object=TEXT, created=INTS, model=TEXT, choices=st.lists(CHOICE, max_size=3),
+                          usage=USAGE, service_tier=TEXT, system_fingerprint=TEXT), ANY)
+EMBEDDINGS_BODY = st.one_of(obj(object=TEXT, model=TEXT, usage=USAGE, data=st.lists(
+    obj(object=TEXT, index=INTS, embedding=st.one_of(st.lists(NUMBERS, max_size=8), TEXT)), max_size=3)), ANY)
+OUTPUT_ITEM = obj(type=st.sampled_from(["message", "function_call", "reasoning", "refusal", "web_search_call"]),
+                  id=TEXT, role=TEXT, status=TEXT, name=TEXT, call_id=TEXT, arguments=ARGS_JSON,
+                  content=st.lists(obj(type=st.sampled_from(["output_text", "refusal"]), text=TEXT, refusal=TEXT),
+                                   max_size=2),
+                  summary=st.lists(obj(type=st.just("summary_text"), text=TEXT), max_size=2))
+RESPONSES_BODY = st.one_of(obj(id=TEXT, object=TEXT, model=TEXT, status=TEXT, output=st.lists(OUTPUT_ITEM, max_size=3),
+                               usage=USAGE, incomplete_details=obj(reason=TEXT), error=ANY), ANY)
+
+PART = st.one_of(
+    obj(type=st.just("text"), text=TEXT),
+    obj(type=st.just("image_url"), image_url=obj(url=st.sampled_from([DATA_URL, "https://x.test/a.png", ""]),
+                                                 detail=TEXT)),
+    obj(type=st.just("input_audio"), input_audio=obj(data=TEXT, format=TEXT)),
+    obj(type=st.just("file"), file=obj(file_id=TEXT, filename=TEXT)),
+    ANY)
+REQUEST_MESSAGE = st.fixed_dictionaries(
+    {"role": maybe(st.sampled_from(["user", "system", "developer", "assistant", "tool", "function"]))},
+    optional={"content": maybe(st.one_of(TEXT, st.lists(PART, max_size=3))), "tool_calls": maybe(
+        st.lists(TOOL_CALL, max_size=2)), "tool_call_id": maybe(TEXT), "name": maybe(TEXT)})
+TOOL_DEF = obj(type=st.just("function"), function=obj(name=TEXT, description=TEXT, parameters=ANY))
+CHAT_KWARGS = st.fixed_dictionaries(
+    {"model": maybe(TEXT), "messages": maybe(st.lists(REQUEST_MESSAGE, max_size=4))},
+    optional={"temperature": maybe(NUMBERS), "top_p": maybe(NUMBERS), "max_tokens": maybe(INTS),
+              "max_completion_tokens": maybe(INTS), "n": maybe(INTS), "seed": maybe(INTS),
+              "stop": maybe(st.one_of(TEXT, st.lists(TEXT, max_size=3))), "tools": maybe(st.lists(TOOL_DEF, max_size=2)),
+              "response_format": maybe(obj(type=st.sampled_from(["json_object", "json_schema", "text"]))),
+              "service_tier": maybe(TEXT), "user": maybe(TEXT)})
+MODES = st.sampled_from(["NO_CONTENT", "SPAN_AND_EVENT"])
+
+
+class Unprintable:
+    """An argument whose __str__ and __repr__ raise, and whose attributes explode."""
+
+    def __str__(self):
+        raise ValueError("no str for you")
+
+    __repr__ = __str__
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"no attribute {name}")
+
+
+@pytest.fixture
+def guard_reports():
+    """Messages our guard logged (our own faults, swallowed): collected for the report."""
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            if "instrumentation error" in record.getMessage() and record.exc_info:
+                exc = record.exc_info[1]
+                tb = exc.__traceback__
+                while tb.tb_next is not None:
+                    tb = tb.tb_next
+                where = f"{tb.tb_frame.f_code.co_filename.split('/work/main/')[-1]}:{tb.tb_lineno}"
+                seen.append(f"{record.args[0] if record.args else ''}: {type(exc).__name__} at {where}")
+
+    handler = Collect(level=logging.DEBUG)
+    logger = logging.getLogger("llm_otel")
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield seen
+    REPORTS.update(seen)
+    logger.removeHandler(handler)
+    logger.setLevel(old)
+
+
+def _mode(mode):
+    config._settings = config.Settings(content_mode=mode)  # per example, no env round-trip
+
+
+def _json_body(value) -> bytes:
+    return json.dumps(value, allow_nan=True).encode()  # ensure_ascii: lone surrogates travel as \udXXX
+
+
+def _outcome(fn):
+    try:
+        return "ok", _comparable(fn())
+    except BaseException as exc:  # noqa: BLE001 - what the caller sees is the point
+        return "error", (type(exc), _safe_str(exc))
+
+
+def _safe_str(exc):
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return "<unprintable>"
+
+
+def _comparable(value):
+    text = repr(value)
+    return text.replace("nan", "NaN")  # NaN != NaN, but its repr is stable
+
+
+def _same_for_the_caller(call, exporter):
+    """Run ``call`` suppressed (the library alone) and traced; compare; return the spans."""
+    with suppress_instrumentation():
+        expected = _outcome(call)
+    exporter.clear()
+    got = _outcome(call)
+    assert got == expected
+    finished = exporter.get_finished_spans()
+    assert len(finished) == 1 and finished[0].end_time is not None
+    encode_spans(finished).SerializeToString()  # the OTLP exporter could send it
+    exporter.clear()
+    return finished
+
+
+def _count(name):
+    COUNTS[name] = COUNTS.get(name, 0) + 1
+
+
+@FUZZ
+@given(body=CHAT_BODY, kwargs=CHAT_KWARGS, mode=MODES)
+def test_fuzz_chat_completion(body, kwargs, mode, spans, guard_reports):
+    _count("chat"); _mode(mode)
+    raw = _json_body(body)
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=raw))
+    _same_for_the_caller(lambda: client.chat.completions.create(**kwargs), spans.__self__)
+
+
+@FUZZ
+@given(chunks=st.lists(CHAT_BODY, max_size=5), kwargs=CHAT_KWARGS, mode=MODES, done=st.booleans(),
+       usage=st.booleans())
+def test_fuzz_chat_stream(chunks, kwargs, mode, done, usage, spans, guard_reports):
+    _count("chat_stream"); _mode(mode)
+    raw = b"".join(b"data: " + _json_body(c) + b"\n\n" for c in chunks) + (b"data: [DONE]\n\n" if done else b"")
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=raw))
+    if usage:
+        kwargs = {**kwargs, "stream_options": {"include_usage": True}}
+    _same_for_the_caller(lambda: list(client.chat.completions.create(stream=True, **kwargs)), spans.__self__)
+
+
+@FUZZ
+@given(body=CHAT_BODY, kwargs=CHAT_KWARGS, mode=MODES)
+def test_fuzz_chat_async(body, kwargs, mode, spans, guard_reports):
+    _count("chat_async"); _mode(mode)
+    raw = _json_body(body)
+
+    def call():
+        client = client_for(lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=raw),
+                            async_=True)
+        return asyncio.run(client.chat.completions.create(**kwargs))
+
+    _same_for_the_caller(call, spans.__self__)
+
+
+@FUZZ
+@given(body=CHAT_BODY, prompt=maybe(st.one_of(TEXT, st.lists(TEXT, max_size=3), st.lists(INTS, max_size=3))),
+       model=maybe(TEXT), mode=MODES)
+def test_fuzz_completions(body, prompt, model, mode, spans, guard_reports):
+    _count("completions"); _mode(mode)
+    raw = _json_body(body)
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=raw))
+    _same_for_the_caller(lambda: client.completions.create(model=model, prompt=prompt), spans.__self__)
+
+
+@FUZZ
+@given(body=EMBEDDINGS_BODY, text=maybe(st.one_of(TEXT, st.lists(TEXT, max_size=3), st.lists(INTS, max_size=3))),
+       fmt=maybe(st.sampled_from(["float", "base64"])), dims=maybe(INTS), mode=MODES)
+def test_fuzz_embeddings(body, text, fmt, dims, mode, spans, guard_reports):
+    _count("embeddings"); _mode(mode)
+    raw = _json_body(body)
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=raw))
+    _same_for_the_caller(lambda: client.embeddings.create(model="text-embedding-3-small", input=text,
+                                                          encoding_format=fmt, dimensions=dims), spans.__self__)
+
+
+RESPONSES_INPUT = maybe(st.one_of(TEXT, st.lists(st.one_of(
+    obj(role=st.sampled_from(["user", "system", "developer", "assistant"]), content=st.one_of(
+        TEXT, st.lists(obj(type=st.sampled_from(["input_text", "input_image", "input_file"]), text=TEXT,
+                           image_url=st.just(DATA_URL)), max_size=2))),
+    obj(type=st.sampled_from(["function_call", "function_call_output"]), call_id=TEXT, name=TEXT,
+        arguments=ARGS_JSON, output=TEXT)), max_size=3)))
+
+
+@FUZZ
+@given(body=RESPONSES_BODY, input_=RESPONSES_INPUT, instructions=maybe(TEXT), mode=MODES,
+       tools=maybe(st.lists(obj(type=st.sampled_from(["function", "web_search"]), name=TEXT, parameters=ANY),
+                            max_size=2)))
+def test_fuzz_responses(body, input_, instructions, tools, mode, spans, guard_reports):
+    _count("responses"); _mode(mode)
+    raw = _json_body(body)
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "application/json"}, content=raw))
+    _same_for_the_caller(lambda: client.responses.create(model="gpt-4o-mini", input=input_,
+                                                         instructions=instructions, tools=tools), spans.__self__)
+
+
+@FUZZ
+@given(events=st.lists(st.tuples(st.sampled_from(["response.created", "response.output_text.delta",
+                                                    "response.output_item.done", "response.completed",
+                                                    "response.failed", "error", "other"]), RESPONSES_BODY),
+                       max_size=5), mode=MODES)
+def test_fuzz_responses_stream(events, mode, spans, guard_reports):
+    _count("responses_stream"); _mode(mode)
+    raw = b"".join(b"event: " + kind.encode() + b"\ndata: " + _json_body(
+        {"type": kind, "response": body, "delta": "x", "item": body} if isinstance(body, dict) else body) + b"\n\n"
+        for kind, body in events)
+    client = client_for(lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=raw))
+    _same_for_the_caller(lambda: list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True)),
+                         spans.__self__)
+
+
+def test_unprintable_arguments_reach_the_sdk_unchanged(spans, guard_reports):
+    """An argument we cannot even read: the SDK decides what happens, not us."""
+    client = client_for(lambda r: httpx.Response(200, json={"id": "x", "choices": []}))
+    for kwargs in ({"model": Unprintable(), "messages": []},
+                   {"model": "m", "messages": [{"role": "user", "content": Unprintable()}]},
+                   {"model": "m", "messages": Unprintable()},
+                   {"model": "m", "messages": [], "temperature": Unprintable(), "stop": Unprintable()}):
+        _same_for_the_caller(lambda: client.chat.completions.create(**kwargs), spans.__self__)
+
+
+def teardown_module(module):
+    config.reload()
+    print(f"\nfuzzed examples: {COUNTS} total={sum(COUNTS.values())}; guard reports: {sorted(REPORTS)}")
+
+
+# ---- the core recorder with odd records ------------------------------------------------
+
+ODD = st.one_of(ANY, st.builds(Unprintable), st.builds(object), st.just(float("nan")), st.binary(max_size=8),
+                st.sets(st.integers(), max_size=2), st.just(b"\xff\xfe not utf-8"))
+
+
+def _odd_record(cls, data):
+    """A record whose every field holds something odd (or, sometimes, its default)."""
+    import dataclasses
+
+    record = cls(name="n") if cls is not LLMInvocation else cls()
+    for f in dataclasses.fields(cls):
+        if f.name in ("span", "ended", "parent", "start_perf", "first_chunk_perf", "chunk_perfs"):
+            continue  # the recorder's own bookkeeping
+        if data.draw(st.booleans()):
+            setattr(record, f.name, data.draw(ODD))
+    return record
+
+
+@FUZZ
+@given(data=st.data(), mode=MODES, fail=st.booleans(), chunks=st.integers(0, 3))
+def test_fuzz_recorder_odd_records(data, mode, fail, chunks, spans, guard_reports):
+    """Wrong types in every field: the recorder never raises, every span ends, exports."""
+    _count("recorder"); _mode(mode)
+    exporter = spans.__self__
+    exporter.clear()
+    before = set(OPEN_SPANS.open)
+    recorder = get_recorder()
+    inv = _odd_record(LLMInvocation, data)
+    started = recorder.start_llm(inv)
+    for _ in range(chunks):
+        recorder.chunk(inv)
+    if fail:
+        recorder.fail_llm(inv, data.draw(st.sampled_from([ValueError("\ud800 odd"), KeyError(Unprintable()),
+                                                          RuntimeError(API_KEY)])))
+    else:
+        recorder.stop_llm(inv)
+    tool = _odd_record(ToolInvocation, data)
+    step = _odd_record(StepInvocation, data)
+    for record, start in ((tool, recorder.start_tool), (step, recorder.start_step)):
+        start(record)
+        with recorder.activate(record):
+            recorder.agent_event(record, data.draw(st.booleans()), data.draw(ODD), data.draw(ODD), data.draw(ODD))
+        if fail:
+            recorder.fail(record, ValueError("odd"))
+        else:
+            recorder.stop(record)
+    finished = exporter.get_finished_spans()
+    assert len(finished) == sum(r.span is not None for r in (inv, tool, step))  # every span opened ended
+    assert set(OPEN_SPANS.open) <= before
+    assert started is None or started is inv
+    encode_spans(finished).SerializeToString()
+    assert API_KEY not in repr([dict(s.attributes) for s in finished] + [dict(e.attributes) for s in finished
+                                                                          for e in s.events])
+    exporter.clear()
