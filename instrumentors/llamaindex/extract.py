@@ -43,7 +43,9 @@ _SYNTH = frozenset({"synthesize", "asynthesize"})
 _PARSE = frozenset({"__call__", "acall", "get_nodes_from_documents", "aget_nodes_from_documents"})
 _SPLIT = frozenset({"split_text", "split_texts", "split_text_metadata_aware",
                     "split_texts_metadata_aware"})
-_POST = frozenset({"postprocess_nodes", "apostprocess_nodes"})
+# only the abstract ``_postprocess_nodes`` is a dispatcher span (DispatcherSpanMixin)
+_POST = frozenset({"postprocess_nodes", "apostprocess_nodes", "_postprocess_nodes", "_apostprocess_nodes"})
+_PRIVATE_OK = frozenset({"__call__", "_postprocess_nodes", "_apostprocess_nodes"})
 _TOOL = frozenset({"call", "acall", "__call__"})
 _CHAT_ENGINE = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _QGEN = frozenset({"generate", "agenerate"})
@@ -97,7 +99,7 @@ def span_name(id_: str) -> Tuple[str, str]:
 
 def classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
     """The kind of work a LlamaIndex span is, or None for plumbing we keep out of the tree."""
-    if instance is None or method.startswith("_") and method not in ("__call__",):
+    if instance is None or method.startswith("_") and method not in _PRIVATE_OK:
         return None
     if isinstance(instance, classes.llm):
         if method in _LLM_CHAT:

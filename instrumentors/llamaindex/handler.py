@@ -329,6 +329,10 @@ class Tracker:
             _set_count(step, ex.DOCUMENTS, ex.size(args.get("nodes", args.get("documents"))))
         elif kind in ("reranking", "postprocess"):
             _set_count(step, ex.INPUT_NODES, ex.size(args.get("nodes")))
+            _set_count(step, ex.RERANK_TOP_N, getattr(instance, "top_n", None))
+            model = getattr(instance, "model", None)
+            if isinstance(model, str) and model:
+                attrs[ex.RERANK_MODEL] = model
             step.inputs = ex.query_text(args.get("query_bundle") or args.get("query_str"))
         elif kind == "chunking":
             step.inputs = args.get("text") if isinstance(args.get("text"), str) else None

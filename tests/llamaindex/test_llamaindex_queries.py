@@ -224,3 +224,25 @@ def test_sub_question_engine(spans, use_async):
         assert {s.name.split(" ")[0] for s in children(got, inner[0])} == {"retrieve", "synthesize"}
     # one LLM call for the questions, one answer per sub-question, one final answer
     assert len(gen_ai(got, "text_completion")) == 4
+
+
+def test_llm_reranker_between_retrieve_and_synthesize(spans):
+    from llama_index.core.postprocessor import LLMRerank
+
+    rerank = LLMRerank(top_n=1, choice_batch_size=5, llm=ScriptedLLM(script=["Doc: 2, Relevance: 9\n"]))
+    engine = VectorStoreIndex.from_documents(documents(3, 40)).as_query_engine(
+        similarity_top_k=3, node_postprocessors=[rerank])
+    before = {s.context.span_id for s in spans()}
+    response = engine.query("which one?")
+    got = [s for s in spans() if s.context.span_id not in before]
+    span = one(got, "reranking")
+    assert span.attributes[EVENT_TYPE] == "RERANKING"
+    assert span.attributes["llm_otel.llamaindex.component"] == "LLMRerank"
+    assert span.attributes["llm_otel.llamaindex.rerank.top_n"] == 1
+    assert span.attributes["llm_otel.llamaindex.input_nodes"] == 3
+    assert span.attributes["llm_otel.llamaindex.nodes"] == 1
+    assert list(span.attributes["llm_otel.llamaindex.retrieval.node_ids"]) == \
+        [n.node.node_id for n in response.source_nodes]
+    assert parent_of(got, span) is one(got, "query")
+    # the reranker's own LLM call nests under it
+    assert any(parent_of(got, parent_of(got, s)) is span for s in gen_ai(got, "text_completion"))
