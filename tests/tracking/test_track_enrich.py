@@ -169,7 +169,6 @@ def test_record_feedback_after_the_trace_ended_is_a_child_of_the_root(spans):
     assert parent_id(feedback) == root_span.context.span_id
     assert feedback.attributes["llm_otel.feedback.thumbs.value"] == 1.0
     assert feedback.attributes["llm_otel.feedback.thumbs.reason"] == "helpful"
-    assert feedback.attributes["llm_otel.feedback.name"] == "thumbs"
     assert feedback.attributes["llm_otel.span.kind"] == "feedback"
 
 

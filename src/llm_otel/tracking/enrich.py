@@ -244,10 +244,8 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
         # that every late score of one trace shares it; backends list it under the trace
         parent = SpanContext(trace_id, (trace_id & 0xFFFFFFFFFFFFFFFF) or 1, is_remote=True,
                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    attrs.update({f"{sc.FEEDBACK_PREFIX}name": name, f"{sc.FEEDBACK_PREFIX}value": attrs[
-        f"{sc.FEEDBACK_PREFIX}{name}.value"]})
-    if reason is not None:
-        attrs[f"{sc.FEEDBACK_PREFIX}reason"] = str(reason)
+    # no generic llm_otel.feedback.name/value: a score called "name" or "value" would make
+    # one key both a leaf and a branch for backends that nest dotted keys (Phoenix)
     _correlated_span("feedback", parent, attrs)
 
 
