@@ -20,7 +20,7 @@ import inspect
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -30,6 +30,7 @@ from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocati
 from llm_otel.core.recorder import Recorder, claimed_llm, suppressed
 
 from . import extract as ex
+from .wrappers import _ain_context, _in_context
 
 try:  # the core's claim key: an LLM span we own is also "the record of this call"
     from llm_otel.core.recorder import _CLAIMED_LLM
@@ -44,7 +45,7 @@ class Run:
     """One LlamaIndex span: its record, or (``record is None``) the run it resolves to."""
 
     __slots__ = ("id", "kind", "record", "target", "instance", "parent", "start", "tokens",
-                 "streaming", "streams", "last", "__weakref__")
+                 "streaming", "last", "__weakref__")
 
     def __init__(self, id_: str, kind: Optional[str], record: Any, target: Optional["Run"],
                  instance: Any, parent: Optional["Run"]) -> None:
@@ -57,7 +58,6 @@ class Run:
         self.start = time.perf_counter()
         self.tokens: Any = None  # (probe token, otel token) when this run attached a context
         self.streaming = False
-        self.streams: Optional[Dict[int, "Run"]] = None  # LLM streams opened under this run
         self.last: Any = None  # last streamed response
 
 
@@ -75,6 +75,7 @@ class Tracker:
         self.max_runs = max(1, int(max_runs))
         self.stale_after = float(stale_after)
         self.runs: "OrderedDict[str, Run]" = OrderedDict()
+        self.streams: Dict[int, List[Run]] = {}  # LLM streams returned, not yet read to the end
         self.lock = threading.Lock()
         self.enabled = True
         self.events = {
@@ -115,6 +116,7 @@ class Tracker:
     def _end_stale(self, run: Run) -> None:
         """A run whose end never came (abandoned stream, lost callback): end it, marked."""
         record = run.record
+        self._forget_stream(run)
         if record is None or record.ended:
             return
         record.attributes[ex.STALE] = True
@@ -180,13 +182,20 @@ class Tracker:
         self._add(run)
 
     def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
-        """The LLM run this call is part of: a stream of the same LLM still being read
-        under the same parent (a custom LLM's ``astream_chat`` reading ``stream_chat``),
-        or the LLM call we claimed in this context."""
-        if parent is not None and parent.streams:
-            stream = parent.streams.get(id(instance))
-            if stream is not None and not stream.record.ended:
-                return stream
+        """The LLM run this call is part of: a stream of the same LLM in the same trace whose
+        first chunk is still to come (a custom LLM's ``astream_chat`` reading its own
+        ``stream_chat`` when first read), or the LLM call we claimed in this context."""
+        streams = self.streams.get(id(instance))
+        if streams:
+            if parent is not None and parent.record is not None and parent.record.span is not None:
+                trace_id = parent.record.span.get_span_context().trace_id
+            else:
+                trace_id = trace.get_current_span().get_span_context().trace_id
+            for stream in reversed(streams):
+                record = stream.record
+                if not record.ended and record.first_chunk_perf is None and record.span is not None \
+                        and record.span.get_span_context().trace_id == trace_id:
+                    return stream
         claimed = claimed_llm()
         if claimed is not None:
             for run in (parent,) if parent is not None else ():
@@ -233,11 +242,8 @@ class Tracker:
             return
         if run.kind in _LLM_KINDS and (inspect.isgenerator(result) or inspect.isasyncgen(result)):
             run.streaming = True  # ends on its end event; kept in the table until then
-            parent = run.parent
-            if parent is not None:
-                if parent.streams is None:
-                    parent.streams = {}
-                parent.streams[id(run.instance)] = run
+            with self.lock:
+                self.streams.setdefault(id(run.instance), []).append(run)
             return
         self._pop(id_)
         self._outputs(run, result)
@@ -253,8 +259,19 @@ class Tracker:
             return
         self._fail(run, err)
 
+    def _forget_stream(self, run: Run) -> None:
+        if not run.streaming:
+            return
+        with self.lock:
+            streams = self.streams.get(id(run.instance))
+            if streams is not None and run in streams:
+                streams.remove(run)
+                if not streams:
+                    del self.streams[id(run.instance)]
+
     def _fail(self, run: Run, err: Optional[BaseException]) -> None:
         record = run.record
+        self._forget_stream(run)
         if record.ended:
             return
         record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
@@ -271,9 +288,7 @@ class Tracker:
             return
         record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         if isinstance(record, LLMInvocation):
-            if run.parent is not None and run.parent.streams:
-                if run.parent.streams.get(id(run.instance)) is run:
-                    del run.parent.streams[id(run.instance)]
+            self._forget_stream(run)
             self.recorder.stop_llm(record)
         else:
             self.recorder.stop(record)
@@ -371,6 +386,7 @@ class Tracker:
             text = getattr(result, "response", None)
             if isinstance(text, str):
                 record.outputs = text
+            _stream_in_context(result, record)
             _set_count(record, ex.NODES, ex.size(getattr(result, "source_nodes", None)))
         elif kind == "question_generation":
             count = ex.size(result)
@@ -502,6 +518,22 @@ def _start_input(args: Dict[str, Any]) -> Any:
     if isinstance(kwargs, dict):
         return kwargs.get("user_msg") or kwargs.get("input") or None
     return None
+
+
+def _stream_in_context(result: Any, record: StepInvocation) -> None:
+    """A streamed answer is generated when the caller reads it, after this span ended: its
+    LLM call then runs with this span current, so it stays in the query's trace."""
+    gen = getattr(result, "response_gen", None)
+    if gen is None or record.span is None:
+        return
+    code = getattr(gen, "gi_code", None) or getattr(gen, "ag_code", None)
+    if code is _in_context.__code__ or code is _ain_context.__code__:
+        return  # already wrapped by the synthesizer under this query
+    ctx = trace.set_span_in_context(record.span)
+    if inspect.isgenerator(gen):
+        result.response_gen = _in_context(gen, ctx)
+    elif inspect.isasyncgen(gen):
+        result.response_gen = _ain_context(gen, ctx)
 
 
 def _dimensions(result: Any) -> Optional[int]:

@@ -28,7 +28,7 @@ def test_abandoned_streams_are_bounded_and_ended_stale(spans, instrumented):
     finally:
         tracker.max_runs = old_max
         tracker.end_all()
-    assert not tracker.runs
+    assert not tracker.runs and not tracker.streams
     assert len(gen_ai(spans(), "text_completion")) == 5  # every span ended exactly once
 
 
@@ -36,7 +36,9 @@ def test_table_is_empty_after_queries(instrumented):
     engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine()
     for i in range(3):
         engine.query(f"q{i}")
-    assert not instrumented._tracker.runs
+    streamed = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine(streaming=True)
+    assert "".join(streamed.query("s").response_gen)
+    assert not instrumented._tracker.runs and not instrumented._tracker.streams
 
 
 def test_suppressed_records_nothing(spans):

@@ -134,12 +134,30 @@ def test_streamed_query_records_chunks_once(spans, metric_reader):
         assert "".join(response.response_gen) == "one two three four"
     got = [s for s in spans() if s.context.span_id not in before]
     (llm,) = gen_ai(got, "text_completion")
+    # generated while the caller reads the answer, after the query returned: still under synthesize
+    assert parent_of(got, parent_of(got, llm)) is one(got, "synthesize")
     assert llm.attributes["llm_otel.request.stream"] is True
     assert llm.attributes["gen_ai.request.model"] == "scripted-1"
     assert llm.attributes["gen_ai.usage.output_tokens"] > 0
     assert metric_reader.count(FIRST_CHUNK) == 1
     assert metric_reader.count(DURATION, gen_ai__operation__name="text_completion") == 1
     assert len({s.context.trace_id for s in got}) == 1
+
+
+def test_async_streamed_query_without_caller_span_is_one_trace(spans):
+    engine = VectorStoreIndex.from_documents(documents(2, 100)).as_query_engine(
+        streaming=True, llm=ScriptedLLM(script=["one two three"]))
+    before = {s.context.span_id for s in spans()}
+
+    async def main():
+        response = await engine.aquery("stream it")
+        return "".join([t async for t in response.async_response_gen()])
+
+    assert asyncio.run(main()) == "one two three"
+    got = [s for s in spans() if s.context.span_id not in before]
+    assert [s.name for s in roots(got)] == ["query RetrieverQueryEngine"]
+    assert len({s.context.trace_id for s in got}) == 1
+    assert len(gen_ai(got, "chat") + gen_ai(got, "text_completion")) == 1
 
 
 def test_content_only_when_capture_is_on(spans, capture_content):
