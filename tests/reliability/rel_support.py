@@ -71,3 +71,74 @@ class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             yield event
         if self.error is not None:
             raise self.error
+
+
+class OtlpBackend:
+    """A local OTLP/HTTP (protobuf) trace receiver we can break: ``mode`` is ``ok``,
+    ``503`` (Service Unavailable), ``hang`` (answers only after ``hang_seconds``); ``stop()``
+    closes the port (connection refused) and ``start()`` opens the same port again."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.mode = "ok"
+        self.hang_seconds = 0.0
+        self.span_ids = []  # every span received, in arrival order
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server = None
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def start(self) -> "OtlpBackend":
+        import gzip
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with backend._lock:
+                    backend.requests += 1
+                mode = backend.mode
+                if mode == "hang":
+                    time.sleep(backend.hang_seconds)
+                if mode == "503":
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = ExportTraceServiceRequest.FromString(body)
+                ids = [span.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans
+                       for span in ss.spans]
+                with backend._lock:
+                    backend.span_ids.extend(ids)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
