@@ -41,9 +41,8 @@ class Wrappers:
             handler = self.handler
             if not handler.enabled:
                 return
-            for existing in instance.inheritable_handlers:
-                if isinstance(existing, OTelCallbackHandler):
-                    return
+            if handler in instance.inheritable_handlers:
+                return
             # copies: the lists the user passed in stay as they were
             instance.handlers = list(instance.handlers)
             instance.inheritable_handlers = list(instance.inheritable_handlers)

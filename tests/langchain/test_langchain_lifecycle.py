@@ -210,3 +210,13 @@ def test_a_fault_reading_the_result_still_ends_the_span(spans, monkeypatch):
     assert FakeListChatModel(responses=["fine"]).invoke("hi").content == "fine"
     chat = one(spans(), "chat")
     assert chat.end_time is not None and chat.status.status_code == trace.StatusCode.UNSET
+
+
+def test_managers_built_before_reinstrumenting_are_traced_once(spans, instrumented):
+    from langchain_core.callbacks import CallbackManager
+
+    old = CallbackManager(handlers=[])
+    instrumented.uninstrument()
+    instrumented.instrument()
+    FakeListChatModel(responses=["x"]).invoke("hi", config={"callbacks": old})
+    assert [s.name for s in spans()] == ["chat"]
