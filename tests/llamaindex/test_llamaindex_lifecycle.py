@@ -71,3 +71,32 @@ def test_uninstrument_removes_handlers_and_instrument_twice_is_once(spans, instr
     ScriptedLLM(script=["x"]).complete("hi")
     assert len(gen_ai(spans(), "text_completion")) == 1
     assert isinstance(instrumented, LlamaIndexInstrumentor)
+
+
+def test_exit_in_another_context_ends_the_span_without_detaching(spans, instrumented, caplog):
+    """A sync function returning a Future exits in a done-callback's Context: the span ends,
+    nothing is detached there (no 'Failed to detach context' error)."""
+    import contextvars
+    import inspect
+    import uuid
+
+    from opentelemetry import trace
+
+    retriever = VectorStoreIndex.from_documents(documents(1, 20)).as_retriever()
+    tracker = instrumented._tracker
+    span_id = f"VectorIndexRetriever.retrieve-{uuid.uuid4()}"
+    bound = inspect.signature(lambda str_or_query_bundle: None).bind("q")
+
+    def enter():
+        tracker.enter(span_id, bound, retriever, None)
+        return trace.get_current_span()
+
+    caller = contextvars.copy_context()
+    current = caller.run(enter)
+    assert current.is_recording()
+    with caplog.at_level("ERROR"):
+        contextvars.copy_context().run(tracker.exit, span_id, [])
+    assert "detach" not in caplog.text
+    (span,) = [s for s in spans() if s.name == "retrieve VectorIndexRetriever"]
+    assert span.attributes["llm_otel.llamaindex.nodes"] == 0
+    assert span_id not in tracker.runs
