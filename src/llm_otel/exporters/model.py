@@ -66,6 +66,27 @@ class SpanRecord:
 # ---- from a live SDK span -----------------------------------------------------------------
 
 
+# Every span of a process shares one Resource: convert it once (the last one seen, held
+# by reference so identity checks stay valid). Records share the dict: treat it as read-only.
+_last_resource: List[Any] = [None, {}, []]  # Resource, its attributes dict, their OTLP list
+
+
+def _resource_dict(resource: Any) -> Dict[str, Any]:
+    if resource is None:
+        return {}
+    cached = _last_resource
+    if cached[0] is not resource:
+        attrs = dict(resource.attributes)
+        _last_resource[:] = [resource, attrs, attributes_to_otlp(attrs)]
+        return attrs
+    return cached[1]
+
+
+def _resource_otlp(attrs: Dict[str, Any]) -> List[Dict[str, Any]]:
+    cached = _last_resource
+    return cached[2] if cached[1] is attrs else attributes_to_otlp(attrs)
+
+
 def from_readable(span: Any) -> SpanRecord:
     """A :class:`SpanRecord` from an SDK ``ReadableSpan``."""
     ctx = span.context
@@ -86,7 +107,7 @@ def from_readable(span: Any) -> SpanRecord:
         events=[SpanEvent(e.name, e.timestamp or 0, dict(e.attributes or {})) for e in span.events],
         status_code=status.status_code.value if status is not None else STATUS_UNSET,
         status_message=(status.description or "") if status is not None else "",
-        resource=dict(resource.attributes) if resource is not None else {},
+        resource=_resource_dict(resource),
         scope_name=scope.name if scope is not None else "",
         scope_version=(scope.version or "") if scope is not None else "",
     )
@@ -179,7 +200,7 @@ def to_otlp_json(record: SpanRecord) -> Dict[str, Any]:
                     "attributes": attributes_to_otlp(e.attributes)} for e in record.events],
         "status": {"code": record.status_code, **({"message": record.status_message}
                                                   if record.status_message else {})},
-        "resource": {"attributes": attributes_to_otlp(record.resource)},
+        "resource": {"attributes": _resource_otlp(record.resource)},
         "scope": {"name": record.scope_name, **({"version": record.scope_version}
                                                 if record.scope_version else {})},
     }
