@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextvars import ContextVar
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from llm_otel import config
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import Recorder, suppressed
@@ -42,13 +43,29 @@ AGENT_SLOT: ContextVar[Optional[List[bool]]] = ContextVar("llm_otel_lc_agent", d
 
 
 class _Run:
-    """One LangChain run: its record (None for a hidden or suppressed run) and its parent."""
+    """One LangChain run: its record (None for a hidden or suppressed run) and its parent.
 
-    __slots__ = ("record", "parent")
+    A model run also keeps LangChain's input (messages or prompt) unconverted: it becomes
+    semconv messages only if needed, for content capture or for counting tokens locally.
+    """
+
+    __slots__ = ("record", "parent", "inputs", "convert")
 
     def __init__(self, record: Optional[Record], parent: Optional["_Run"]) -> None:
         self.record = record
         self.parent = parent
+        self.inputs: Any = None
+        self.convert: Optional[Callable[[Any], List[Dict[str, Any]]]] = None
+
+    def fill_inputs(self, inv: LLMInvocation) -> None:
+        if self.convert is None or inv.input_messages is not None:
+            return
+        if inv.input_tokens is None or config.settings().capture_content:
+            try:
+                inv.input_messages = self.convert(self.inputs)
+            except Exception as exc:  # noqa: BLE001 - the record still ends, without them
+                report("langchain.input_messages", exc)
+            self.convert = None
 
 
 class OTelCallbackHandler(BaseCallbackHandler):
@@ -73,20 +90,25 @@ class OTelCallbackHandler(BaseCallbackHandler):
             self._runs[run_id] = run
             evicted = self._runs.popitem(last=False)[1] if len(self._runs) > self.max_runs else None
         if evicted is not None and evicted.record is not None and not evicted.record.ended:
-            self._abandon(evicted.record)
+            self._abandon(evicted)
         return run
 
-    def _abandon(self, record: Record) -> None:
+    def _abandon(self, run: _Run) -> None:
         """End a run that never finished (abandoned generator, crashed task), marked as such."""
-        record.attributes[ABANDONED] = True
+        record = run.record
+        record.attributes[ABANDONED] = True  # type: ignore[union-attr]
         if isinstance(record, LLMInvocation):
+            run.fill_inputs(record)
             self.recorder.stop_llm(record)
         else:
-            self.recorder.stop(record)
+            self.recorder.stop(record)  # type: ignore[arg-type]
+
+    def _pop_run(self, run_id: UUID) -> Optional[_Run]:
+        with self._lock:
+            return self._runs.pop(run_id, None)
 
     def _pop(self, run_id: UUID) -> Optional[Record]:
-        with self._lock:
-            run = self._runs.pop(run_id, None)
+        run = self._pop_run(run_id)
         return run.record if run is not None else None
 
     def record(self, run_id: Optional[UUID]) -> Optional[Record]:
@@ -121,19 +143,19 @@ class OTelCallbackHandler(BaseCallbackHandler):
                             parent_run_id: Optional[UUID] = None, tags: Optional[List[str]] = None,
                             metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         batch = messages[0] if messages else []
-        self._start_llm("chat", serialized, extract.messages(batch), run_id, parent_run_id, tags, metadata, kwargs)
+        self._start_llm("chat", serialized, batch, extract.messages, run_id, parent_run_id, tags, metadata, kwargs)
 
     @guarded
     def on_llm_start(self, serialized: Dict[str, Any], prompts: List[str], *, run_id: UUID,
                      parent_run_id: Optional[UUID] = None, tags: Optional[List[str]] = None,
                      metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         prompt = prompts[0] if prompts else ""
-        self._start_llm("text_completion", serialized, extract.prompt_messages(prompt), run_id, parent_run_id,
+        self._start_llm("text_completion", serialized, prompt, extract.prompt_messages, run_id, parent_run_id,
                         tags, metadata, kwargs)
 
-    def _start_llm(self, operation: str, serialized: Any, messages: List[Dict[str, Any]], run_id: UUID,
-                   parent_run_id: Optional[UUID], tags: Optional[List[str]], metadata: Optional[Dict[str, Any]],
-                   kwargs: Dict[str, Any]) -> None:
+    def _start_llm(self, operation: str, serialized: Any, inputs: Any,
+                   convert: Callable[[Any], List[Dict[str, Any]]], run_id: UUID, parent_run_id: Optional[UUID],
+                   tags: Optional[List[str]], metadata: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
         if not self.enabled or suppressed():
             self._add(run_id, None, parent_run_id)
             return
@@ -142,7 +164,6 @@ class OTelCallbackHandler(BaseCallbackHandler):
         inv = LLMInvocation(operation=operation, provider=extract.provider(metadata, params),
                             request_model=extract.model_name(metadata, params, serialized),
                             **extract.request_params(metadata, params, serialized))
-        inv.input_messages = messages
         slot = STREAM_SLOT.get()
         if slot is not None and slot[0] is None:
             inv.stream = True  # called by ``stream()`` / ``astream()``
@@ -153,7 +174,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         if isinstance(thread, (str, int)) and not isinstance(thread, bool):
             inv.conversation_id = str(thread)
         self.recorder.start_llm(inv, self._parent_context(parent_run_id))
-        self._add(run_id, inv, parent_run_id)
+        run = self._add(run_id, inv, parent_run_id)
+        run.inputs, run.convert = inputs, convert
         if slot is not None:
             slot[0] = inv
 
@@ -164,7 +186,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
 
     @guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        inv = self._pop(run_id)
+        run = self._pop_run(run_id)
+        inv = run.record if run is not None else None
         if not isinstance(inv, LLMInvocation) or inv.ended:
             return
         try:
@@ -173,6 +196,7 @@ class OTelCallbackHandler(BaseCallbackHandler):
                     setattr(inv, key, value)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
             report("langchain.llm_result", exc)
+        run.fill_inputs(inv)  # type: ignore[union-attr]
         self.recorder.stop_llm(inv)
 
     @guarded
@@ -183,8 +207,11 @@ class OTelCallbackHandler(BaseCallbackHandler):
                 inv.attributes[STREAM_CLOSED] = True
             self.on_llm_end(kwargs.get("response"), run_id=run_id)
             return
-        inv = self._pop(run_id)
+        run = self._pop_run(run_id)
+        inv = run.record if run is not None else None
         if isinstance(inv, LLMInvocation):
+            if config.settings().capture_content:
+                run.fill_inputs(inv)  # type: ignore[union-attr]
             self.recorder.fail_llm(inv, error)
 
     # ---- chains, agents, LangGraph nodes ---------------------------------------------------

@@ -167,8 +167,12 @@ def test_faults_of_ours_never_reach_the_app(spans, monkeypatch, caplog):
     monkeypatch.setattr(extract, "messages", broken)
     chain = ChatPromptTemplate.from_template("{q}") | FakeListChatModel(responses=["still fine"])
     assert chain.invoke({"q": "hi"}).content == "still fine"
-    names = [s.name for s in spans()]
-    assert "RunnableSequence" in names and "chat" not in names  # only the faulty record is lost
+    got = spans()
+    assert sorted(s.name for s in got) == ["ChatPromptTemplate", "RunnableSequence", "chat"]
+    chat = one(got, "chat")  # ended, only without what the faulty extractor should have given
+    assert "gen_ai.usage.input_tokens" not in chat.attributes
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 2
+    assert "extractor bug" in caplog.text
 
 
 def test_uninstrument_restores_and_reinstrument_works(spans, instrumented):
