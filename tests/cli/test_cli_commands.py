@@ -103,7 +103,7 @@ def test_wrong_schema_is_bad_input(tmp_path, content):
     assert proc.returncode == EXIT_BAD_INPUT
     assert f"{path}:1: not a span:" in proc.stderr
     # nothing readable at all: bad input even when told to ignore bad lines
-    assert run("tree", str(path), "--ignore-bad-lines").returncode == EXIT_BAD_INPUT
+    assert _main("tree", str(path), "--ignore-bad-lines")[0] == EXIT_BAD_INPUT
 
 
 def test_unreadable_input_and_unwritable_output(trace_file, tmp_path):
