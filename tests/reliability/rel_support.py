@@ -84,6 +84,7 @@ class OtlpBackend:
         self.mode = "ok"
         self.hang_seconds = 0.0
         self.span_ids = []  # every span received, in arrival order
+        self.names = []
         self.requests = 0
         self._lock = threading.Lock()
         self._server = None
@@ -121,8 +122,10 @@ class OtlpBackend:
                 request = ExportTraceServiceRequest.FromString(body)
                 ids = [span.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans
                        for span in ss.spans]
+                names = [span.name for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
                 with backend._lock:
                     backend.span_ids.extend(ids)
+                    backend.names.extend(names)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
