@@ -104,6 +104,8 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
     _event_handler: Optional[Any] = None
     _applied: List[Tuple[str, str]] = []
 
+    trigger_module = "llama_index.core"
+
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("llama-index-core >= 0.12",)
 

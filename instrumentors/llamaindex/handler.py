@@ -247,7 +247,11 @@ class Tracker:
             return
         self._pop(id_)
         self._outputs(run, result)
-        self._finish(run)
+        error = getattr(result, "exception", None) if isinstance(record, ToolInvocation) else None
+        if isinstance(error, BaseException):  # a tool error LlamaIndex caught for the agent
+            self._fail(run, error)
+        else:
+            self._finish(run)
 
     @guarded
     def drop(self, id_: str, err: Optional[BaseException]) -> None:

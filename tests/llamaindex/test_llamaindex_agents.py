@@ -83,8 +83,13 @@ def test_failing_tool_is_an_error_span_and_the_agent_goes_on(spans):
     act = 'Thought: I need a tool.\nAction: divide\nAction Input: {"a": 1, "b": 0}'
     agent = ReActAgent(tools=[FunctionTool.from_defaults(divide)], llm=ScriptedLLM(script=[act, ANSWER]))
     run(agent, "1/0?")
-    tool = one(spans(), "execute_tool")
+    got = spans()
+    tool = one(got, "execute_tool")
     assert tool.attributes["error.type"] == "ZeroDivisionError"
+    assert tool.status.status_code == StatusCode.ERROR
+    assert tool.events[0].name == "exception"
+    assert one(got, "invoke_agent").status.status_code != StatusCode.ERROR  # the agent went on
+    assert len(gen_ai(got, "chat")) == 2
 
 
 def test_llm_error_passes_through_and_is_recorded(spans, metric_reader):
