@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -271,27 +270,45 @@ class Recorder:
 
     # ---- context ---------------------------------------------------------------------
 
-    @contextmanager
-    def activate(self, record: Record, claim: bool = False) -> Iterator[None]:
+    def activate(self, record: Record, claim: bool = False) -> "_Activation":
         """Make ``record``'s span current for the code inside (SDK and HTTP spans nest).
 
         ``claim=True`` (frameworks only) also marks the LLM call as recorded here, so the
         SDK instrumentor underneath adds its data to this record instead of a second span.
         The token is detached in the same context it was attached in.
         """
+        return _Activation(record, claim)
+
+
+class _Activation:
+    """The context manager :meth:`Recorder.activate` returns: a small class rather than a
+    ``@contextmanager`` generator, as it runs around every recorded call (see benchmarks/).
+    The context is read on entry, like the generator did."""
+
+    __slots__ = ("record", "claim", "token")
+
+    def __init__(self, record: Record, claim: bool) -> None:
+        self.record = record
+        self.claim = claim
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        record = self.record
         span = record.span
+        claim = self.claim
         if span is None and not claim:
-            yield
             return
         ctx = otel_context.get_current()
         if span is not None:
             ctx = trace.set_span_in_context(span, ctx)
         if claim and isinstance(record, LLMInvocation):
             ctx = otel_context.set_value(_CLAIMED_LLM, record, ctx)
-        token = otel_context.attach(ctx)
-        try:
-            yield
-        finally:
+        self.token = otel_context.attach(ctx)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        token = self.token
+        if token is not None:
+            self.token = None
             otel_context.detach(token)
 
 
