@@ -118,3 +118,28 @@ async def test_async_client_gather_counts_every_call(spans, cassette):
     asks = {s.context.span_id for s in got if s.name == "ask"}
     llm_spans = [s for s in got if s.name == "chat gpt-3.5-turbo"]
     assert len(llm_spans) == 3 and {parent_id(s) for s in llm_spans} == asks
+
+
+def test_a_tracked_generator_over_a_stream_outlives_its_llm_span(spans, cassette):
+    tape = cassette("test_openai_metrics/test_chat_completion_metrics_stream")
+    client = track_openai(tape.openai_client())
+
+    @track
+    def pieces():
+        stream = client.chat.completions.create(
+            model="gpt-3.5-turbo", stream=True, messages=[{"role": "user", "content": "a poem"}])
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    with llm_otel.usage() as u:
+        text = "".join(pieces())
+    assert text
+    got = spans()
+    llm = next(s for s in got if s.name == "chat gpt-3.5-turbo")
+    gen = next(s for s in got if s.name == "pieces")
+    assert parent_id(llm) == gen.context.span_id
+    assert gen.end_time >= llm.end_time
+    assert u.requests == 1
+    assert u.output_tokens == llm.attributes["gen_ai.usage.output_tokens"] > 0
+    assert u.cost_usd == pytest.approx(llm.attributes["llm_otel.cost.usd"])

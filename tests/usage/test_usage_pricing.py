@@ -126,3 +126,13 @@ def test_a_call_that_cannot_be_priced_leaves_cost_out_of_the_span_and_the_total(
     assert unknown.by_model["gpt-3.5-turbo-0125"].cost_usd is None
     assert unknown.total_tokens > 0
     assert "llm_otel.cost.usd" not in spans()[-1].attributes
+
+
+def test_track_openai_with_the_global_instrumentor_on_records_each_call_once(spans, cassette):
+    tape = cassette("test_chat/test_chat")
+    client = llm_otel.track_openai(tape.openai_client())
+    with llm_otel.usage() as u:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": "hi"}])
+    (span,) = spans()
+    assert u.requests == 1 and u.input_tokens == recorded_usage(tape)[0]["prompt_tokens"]
+    assert span.attributes["llm_otel.cost.usd"] == pytest.approx(u.cost_usd)
