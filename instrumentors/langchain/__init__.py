@@ -39,6 +39,8 @@ class LangChainInstrumentor(LibraryInstrumentor):
     _wrappers: Optional[Any] = None
     _applied: List[Tuple[str, str]] = []
 
+    trigger_module = "langchain_core"
+
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("langchain-core >= 0.3",)
 

@@ -58,6 +58,8 @@ class OpenAIInstrumentor(LibraryInstrumentor):
     """Traces chat completions (incl. ``parse`` and streams), legacy completions,
     embeddings and the Responses API, sync and async, for every OpenAI client."""
 
+    trigger_module = "openai"
+
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
 

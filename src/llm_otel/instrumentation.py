@@ -39,6 +39,9 @@ def _instrumentor(name: str) -> Any:
     except ImportError as exc:
         logger.debug("llm_otel: instrumentor %s unavailable: %s", name, exc)
         return None
+    except Exception as exc:  # noqa: BLE001 - a broken install must not break the app
+        logger.warning("llm_otel: instrumentor %s could not be loaded: %r", name, exc)
+        return None
 
 
 def instrument(*names: str, **kwargs: Any) -> List[str]:

@@ -4,13 +4,18 @@ One distribution ships several instrumentors, so ``opentelemetry-instrument``'s
 distribution-level dependency check cannot tell whether *this* library is installed and
 passes ``skip_dep_check``. :class:`LibraryInstrumentor` always checks its own library, so
 a missing one is skipped quietly, and instrumenting twice is the same as once.
+
+Patching is deferred until the app imports the library (a wrapt post-import hook on
+``trigger_module``): ``import llm_otel.auto`` costs no import of LlamaIndex or LangChain
+in an app that never uses them.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any, Callable
+import sys
+from typing import Any, Callable, Dict, Optional
 
 import wrapt
 from opentelemetry.instrumentation.dependencies import DependencyConflictError, get_dependency_conflicts
@@ -21,6 +26,11 @@ logger = logging.getLogger("llm_otel")
 
 
 class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    #: the module whose import triggers patching; None patches at once
+    trigger_module: Optional[str] = None
+    _deferred: Optional[Dict[str, Any]] = None
+    _hook_registered = False
+
     def instrument(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry:
             return None
@@ -32,7 +42,33 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 raise DependencyConflictError(conflict)
             logger.debug("llm_otel: %s not applied: %s", type(self).__name__, conflict)
             return None
+        trigger = self.trigger_module
+        if trigger and trigger not in sys.modules:
+            self._deferred = kwargs
+            self._is_instrumented_by_opentelemetry = True
+            if not self._hook_registered:
+                type(self)._hook_registered = True
+                wrapt.register_post_import_hook(self._on_import, trigger)
+            return None
         return super().instrument(skip_dep_check=True, **kwargs)
+
+    def _on_import(self, _module: Any) -> None:
+        type(self)._hook_registered = False  # a post-import hook fires once
+        kwargs, self._deferred = self._deferred, None
+        if kwargs is None:  # uninstrumented before the library was imported
+            return
+        try:
+            self._instrument(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - never break the app's import
+            self._is_instrumented_by_opentelemetry = False
+            logger.warning("llm_otel: instrumenting %s failed", self.trigger_module, exc_info=exc)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        if self._deferred is not None:  # never patched: just forget the pending request
+            self._deferred = None
+            self._is_instrumented_by_opentelemetry = False
+            return None
+        return super().uninstrument(**kwargs)
 
 
 def patch(module: str, name: str, wrapper: Callable[..., Any]) -> bool:
