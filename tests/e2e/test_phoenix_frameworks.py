@@ -119,3 +119,12 @@ def test_track_pipeline_over_grpc(phoenix, standin):
     assert all(c > 0 for c in costs)
     assert f"${sum(costs):.6f}" in proc.stdout
     assert f"{len(served_chat)} requests" in proc.stdout
+    # what Phoenix's UI shows: its own token counts derived from ours, and the session view
+    for chat in chats:
+        a = chat["attributes"]
+        assert a["llm.token_count.prompt"] == a["gen_ai.usage.input_tokens"]
+        assert a["llm.token_count.completion"] == a["gen_ai.usage.output_tokens"]
+    (session,) = phoenix.get("/v1/projects/e2e-track/sessions")["data"]
+    assert session["session_id"] == "session-42"
+    assert [t["trace_id"] for t in session["traces"]] == [root["context"]["trace_id"]]
+    assert session["token_count_total"] == sum(r["usage"]["total_tokens"] for _p, _b, r in served_chat)
