@@ -8,7 +8,7 @@ from llm_otel.instrumentors.openai import OpenAIInstrumentor
 from support.cassettes import Cassette
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def instrumentor():
     """Globally instrumented while this folder's tests run, restored afterwards."""
     inst = OpenAIInstrumentor()
