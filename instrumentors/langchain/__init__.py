@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Collection, List, Optional, Tuple
 
+import wrapt
+
 from llm_otel.core.instrumentor import LibraryInstrumentor, patch, unpatch
 from llm_otel.core.recorder import get_recorder
 
@@ -18,7 +20,6 @@ _PATCHES: List[Tuple[str, str, str]] = [
     # (module, "Class.method", Wrappers method)
     ("langchain_core.callbacks.base", "BaseCallbackManager.__init__", "manager_init"),
     ("langchain_core.runnables.config", "_set_config_context", "config_context"),
-    ("langgraph._internal._runnable", "_set_config_context", "config_context"),
     ("langchain_core.language_models.chat_models", "BaseChatModel._generate_with_cache", "generate"),
     ("langchain_core.language_models.chat_models", "BaseChatModel._agenerate_with_cache", "agenerate"),
     ("langchain_core.language_models.chat_models", "BaseChatModel.stream", "stream"),
@@ -27,6 +28,11 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("langchain_core.language_models.llms", "BaseLLM._agenerate_helper", "agenerate_helper"),
     ("langchain_core.language_models.llms", "BaseLLM.stream", "stream"),
     ("langchain_core.language_models.llms", "BaseLLM.astream", "astream"),
+]
+# applied when the app imports LangGraph (if ever): no LangGraph import for LangChain-only apps
+_LANGGRAPH_TRIGGER = "langgraph.pregel.main"
+_LANGGRAPH_PATCHES: List[Tuple[str, str, str]] = [
+    ("langgraph._internal._runnable", "_set_config_context", "config_context"),
     ("langgraph.pregel.main", "Pregel.stream", "graph_stream"),
     ("langgraph.pregel.main", "Pregel.astream", "graph_astream"),
 ]
@@ -51,11 +57,17 @@ class LangChainInstrumentor(LibraryInstrumentor):
         recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         handler = OTelCallbackHandler(recorder, max_runs=int(kwargs.get("max_runs") or 10_000))
         wrappers = Wrappers(handler)
-        applied = []
-        for module, name, method in _PATCHES:
+        self._handler, self._wrappers, self._applied = handler, wrappers, []
+        self._patch(_PATCHES, wrappers)
+        wrapt.register_post_import_hook(lambda _module: self._patch(_LANGGRAPH_PATCHES, wrappers),
+                                        _LANGGRAPH_TRIGGER)
+
+    def _patch(self, patches: List[Tuple[str, str, str]], wrappers: Any) -> None:
+        if self._wrappers is not wrappers:
+            return  # uninstrumented (or instrumented anew) before the module was imported
+        for module, name, method in patches:
             if patch(module, name, getattr(wrappers, method)):
-                applied.append((module, name))
-        self._handler, self._wrappers, self._applied = handler, wrappers, applied
+                self._applied.append((module, name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module, name in self._applied:
