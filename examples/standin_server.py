@@ -96,8 +96,9 @@ def _answer(messages: List[Dict[str, Any]]) -> str:
     if len(question) > 120:
         question = question[:117] + "..."
     context = ""
-    if any("context" in _text_of(m.get("content")).lower() for m in messages):
-        context = " I used the context I was given."
+    system = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
+    if "context" in system.lower() or (user and re.search(r"(?im)^context\b", _text_of(user.get("content")))):
+        context = " I used the context I was given."  # a RAG prompt: context in system or user turn
     return f"Stand-in answer to \"{question}\".{context} This reply is deterministic."
 
 
