@@ -74,7 +74,7 @@ def support_pipeline(client, question: str, user_id: str) -> str:
 def main() -> None:
     target = ensure_openai_env()
     # A no-op under opentelemetry-instrument; lets a plain `python track_pipeline.py` count usage().
-    llm_otel.instrument()
+    llm_otel.instrument("openai")
     import openai
 
     client = openai.OpenAI(max_retries=0)
