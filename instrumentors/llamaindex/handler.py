@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from llm_otel.core.guard import guarded
+from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import Recorder, claimed_llm, suppressed
 
@@ -76,6 +76,8 @@ class Tracker:
         self.stale_after = float(stale_after)
         self.runs: "OrderedDict[str, Run]" = OrderedDict()
         self.streams: Dict[int, List[Run]] = {}  # LLM streams returned, not yet read to the end
+        # runs ended early (evicted) while their frame still runs: their exit still detaches
+        self.evicted: "OrderedDict[str, Run]" = OrderedDict()
         self.lock = threading.Lock()
         self.enabled = True
         self.events = {
@@ -107,6 +109,11 @@ class Tracker:
                         break
                     evicted.append(self.runs.popitem(last=False)[1])
         for old in evicted:
+            if old.tokens is not None:
+                with self.lock:
+                    self.evicted[old.id] = old
+                    while len(self.evicted) > 1024:
+                        self.evicted.popitem(last=False)
             self._end_stale(old)
 
     def _pop(self, id_: str) -> Optional[Run]:
@@ -228,10 +235,19 @@ class Tracker:
             return  # exited in another Context (a Future's callback): nothing to detach here
         otel_context.detach(tokens[1])
 
+    def _evicted(self, id_: str) -> None:
+        """The exit of a run ended early: only give back the context it attached."""
+        if self.evicted:
+            with self.lock:
+                run = self.evicted.pop(id_, None)
+            if run is not None:
+                self._detach(run)
+
     @guarded
     def exit(self, id_: str, result: Any) -> None:
         run = self.runs.get(id_)
         if run is None:
+            self._evicted(id_)
             return
         self._detach(run)
         record = run.record
@@ -246,7 +262,10 @@ class Tracker:
                 self.streams.setdefault(id(run.instance), []).append(run)
             return
         self._pop(id_)
-        self._outputs(run, result)
+        try:
+            self._outputs(run, result)
+        except Exception as exc:  # noqa: BLE001 - an odd result must not leave the span open
+            report("llama_index outputs", exc)
         error = getattr(result, "exception", None) if isinstance(record, ToolInvocation) else None
         if isinstance(error, BaseException):  # a tool error LlamaIndex caught for the agent
             self._fail(run, error)
@@ -257,6 +276,7 @@ class Tracker:
     def drop(self, id_: str, err: Optional[BaseException]) -> None:
         run = self._pop(id_)
         if run is None:
+            self._evicted(id_)
             return
         self._detach(run)
         if run.record is None:

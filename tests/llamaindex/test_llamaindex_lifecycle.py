@@ -100,3 +100,24 @@ def test_exit_in_another_context_ends_the_span_without_detaching(spans, instrume
     (span,) = [s for s in spans() if s.name == "retrieve VectorIndexRetriever"]
     assert span.attributes["llm_otel.llamaindex.nodes"] == 0
     assert span_id not in tracker.runs
+
+
+def test_runs_evicted_while_open_still_detach_their_context(spans, instrumented):
+    from opentelemetry import trace
+
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine()
+    tracker = instrumented._tracker
+    old_max = tracker.max_runs
+    tracker.max_runs = 2  # query -> retrieve -> embeddings: the query is evicted while it runs
+    try:
+        before = {s.context.span_id for s in spans()}
+        assert str(engine.query("q"))
+        assert not trace.get_current_span().get_span_context().is_valid  # nothing left attached
+        got = [s for s in spans() if s.context.span_id not in before]
+        stale = [s for s in got if s.attributes.get("llm_otel.llamaindex.stale")]
+        assert stale and any(s.name.startswith("query ") for s in stale)
+        assert len({s.context.span_id for s in got}) == len(got)  # each span ended once
+    finally:
+        tracker.max_runs = old_max
+        tracker.end_all()
+    assert not tracker.evicted

@@ -87,7 +87,7 @@ def test_query_is_one_trace_under_the_callers_span(spans, metric_reader):
     assert metric_reader.total(TOKENS, gen_ai__token__type="input", gen_ai__operation__name="text_completion") \
         == llm.attributes["gen_ai.usage.input_tokens"]
     # nothing of ours is left current
-    assert not trace.get_current_span().is_recording()
+    assert not trace.get_current_span().get_span_context().is_valid
 
 
 def test_query_without_a_caller_span_has_one_root(spans):
