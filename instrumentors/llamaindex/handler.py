@@ -547,9 +547,9 @@ def _start_input(args: Dict[str, Any]) -> Any:
 def _stream_in_context(result: Any, record: StepInvocation) -> None:
     """A streamed answer is generated when the caller reads it, after this span ended: its
     LLM call then runs with this span current, so it stays in the query's trace."""
-    gen = getattr(result, "response_gen", None)
-    if gen is None or record.span is None:
+    if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse") or record.span is None:
         return
+    gen = getattr(result, "response_gen", None)
     code = getattr(gen, "gi_code", None) or getattr(gen, "ag_code", None)
     if code is _in_context.__code__ or code is _ain_context.__code__:
         return  # already wrapped by the synthesizer under this query

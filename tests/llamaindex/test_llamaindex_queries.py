@@ -264,3 +264,23 @@ def test_llm_reranker_between_retrieve_and_synthesize(spans):
     assert parent_of(got, span) is one(got, "query")
     # the reranker's own LLM call nests under it
     assert any(parent_of(got, parent_of(got, s)) is span for s in gen_ai(got, "text_completion"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_engine_turn_is_one_trace(spans, instrumented, stream):
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_chat_engine(
+        chat_mode="condense_plus_context", llm=ScriptedLLM(script=["hello there"]))
+    before = {s.context.span_id for s in spans()}
+    with tracer.start_as_current_span("request"):
+        if stream:
+            assert "".join(engine.stream_chat("hi").response_gen) == "hello there"
+        else:
+            assert str(engine.chat("hi")) == "hello there"
+    got = [s for s in spans() if s.context.span_id not in before]
+    chat = one(got, "chat_engine")
+    assert chat.attributes["llm_otel.llamaindex.component"] == "CondensePlusContextChatEngine"
+    assert parent_of(got, chat).name == "request"
+    assert {s.name.split(" ")[0] for s in children(got, chat)} >= {"retrieve", "synthesize"}
+    assert len(gen_ai(got, "text_completion")) == 1
+    assert [s.name for s in roots(got)] == ["request"]
+    assert not instrumented._tracker.runs
