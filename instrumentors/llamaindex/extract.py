@@ -217,6 +217,11 @@ def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
     text = _text_of(msg)
     if text:
         parts.append({"type": "text", "content": text})
+    for block in getattr(msg, "blocks", None) or ():
+        name = getattr(block, "tool_name", None)  # ToolCallBlock
+        if name is not None:
+            parts.append({"type": "tool_call", "id": getattr(block, "tool_call_id", None), "name": name,
+                          "arguments": getattr(block, "tool_kwargs", None)})
     extra = getattr(msg, "additional_kwargs", None) or {}
     for call in extra.get("tool_calls") or ():
         function = _get(call, "function")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from li_support import EVENT_TYPE, ScriptedLLM, children, gen_ai, named, one, parent_of, roots
@@ -113,3 +114,38 @@ def test_failing_stream_is_recorded_once(spans):
     (span,) = gen_ai(spans(), "text_completion")
     assert span.attributes["error.type"] == "ValueError"
     assert not children(spans(), span)
+
+
+def test_function_agent_with_tool_calls(spans, metric_reader, capture_content):
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+
+    def respond(messages, **kwargs):
+        if any(m.role == MessageRole.TOOL for m in messages):
+            return ChatMessage(role="assistant", content="3 times 4 is 12")
+        return ChatMessage(role="assistant", blocks=[
+            TextBlock(text="Let me multiply."),
+            ToolCallBlock(tool_call_id="call_1", tool_name="multiply", tool_kwargs={"a": 3, "b": 4})])
+
+    llm = MockFunctionCallingLLM(response_generator=respond, is_chat_model=True)
+    agent = FunctionAgent(name="math", tools=[FunctionTool.from_defaults(multiply)], llm=llm)
+    assert "12" in str(run(agent, "What is 3 times 4?"))
+    got = spans()
+    agent_span = one(got, "invoke_agent")
+    assert agent_span.attributes["gen_ai.agent.name"] == "math"
+    chats = gen_ai(got, "chat")
+    assert len(chats) == 2
+    assert all(parent_of(got, c).name == "agent_step run_agent_step" for c in chats)
+    assert metric_reader.count(DURATION, gen_ai__operation__name="chat") == 2
+    first, second = sorted(chats, key=lambda s: s.start_time)
+    output = json.loads(first.attributes["gen_ai.output.messages"])[0]
+    assert output["parts"][0] == {"type": "text", "content": "Let me multiply."}
+    assert output["parts"][1] == {"type": "tool_call", "id": "call_1", "name": "multiply",
+                                  "arguments": {"a": 3, "b": 4}}
+    assert "tool_call_response" in second.attributes["gen_ai.input.messages"] or \
+        "12" in second.attributes["gen_ai.input.messages"]
+    tool = one(got, "execute_tool")
+    assert parent_of(got, tool).name == "agent_step call_tool"
+    assert tool.attributes["gen_ai.tool.call.result"] == "12"
+    assert parent_of(got, agent_span).name == "request"
