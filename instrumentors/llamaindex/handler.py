@@ -27,7 +27,7 @@ from opentelemetry import trace
 
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
-from llm_otel.core.recorder import Recorder, claimed_llm, suppressed
+from llm_otel.core.recorder import Recorder, suppressed
 
 from . import extract as ex
 from .wrappers import _ain_context, _in_context
@@ -191,7 +191,9 @@ class Tracker:
     def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
         """The LLM run this call is part of: a stream of the same LLM in the same trace whose
         first chunk is still to come (a custom LLM's ``astream_chat`` reading its own
-        ``stream_chat`` when first read), or the LLM call we claimed in this context."""
+        ``stream_chat`` when first read). An LLM called inside another LLM's span (a
+        ``StructuredLLM`` around OpenAI) needs nothing here: that span claimed the call, and
+        the core merges the inner record into it."""
         streams = self.streams.get(id(instance))
         if streams:
             if parent is not None and parent.record is not None and parent.record.span is not None:
@@ -203,14 +205,6 @@ class Tracker:
                 if not record.ended and record.first_chunk_perf is None and record.span is not None \
                         and record.span.get_span_context().trace_id == trace_id:
                     return stream
-        claimed = claimed_llm()
-        if claimed is not None:
-            for run in (parent,) if parent is not None else ():
-                if run.record is claimed:
-                    return run
-            for run in list(self.runs.values())[-64:]:
-                if run.record is claimed:
-                    return run
         return None
 
     @staticmethod
