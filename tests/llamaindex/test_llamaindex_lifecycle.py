@@ -121,3 +121,13 @@ def test_runs_evicted_while_open_still_detach_their_context(spans, instrumented)
         tracker.max_runs = old_max
         tracker.end_all()
     assert not tracker.evicted
+
+
+def test_dispatcher_shutdown_ends_open_spans(spans, instrumented):
+    stream = ScriptedLLM(script=["never read"]).stream_complete("abandoned")
+    assert instrumented._tracker.runs
+    get_dispatcher().shutdown()
+    (span,) = gen_ai(spans(), "text_completion")
+    assert span.attributes["llm_otel.llamaindex.stale"] is True
+    assert not instrumented._tracker.runs
+    del stream
