@@ -19,8 +19,10 @@ def open_spans():
     return lambda: sorted(name for sid, name in list(OPEN_SPANS.open.items()) if sid not in before)
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def instrumentor():
+    """The OpenAI SDK instrumented while each module runs (module scope: a directory without
+    __init__.py is no package, so package scope would last the whole session)."""
     inst = OpenAIInstrumentor()
     inst.instrument()
     yield inst

@@ -53,14 +53,26 @@ def utf8(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _exportable(value: Any) -> Any:
+    if isinstance(value, str):
+        return utf8(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        return str(value)  # OTLP ints are int64: a bigger one would fail the whole batch
+    return value
+
+
 def utf8_attributes(attrs: Dict[str, Any]) -> Dict[str, Any]:
-    """``attrs`` with every string key and value (and string list item) made UTF-8 safe."""
+    """``attrs`` as OTLP can encode them: strings (keys, values, list items) UTF-8 safe,
+    integers outside int64 as strings."""
     out: Dict[str, Any] = {}
     for key, value in attrs.items():
-        if isinstance(value, str):
-            value = utf8(value)
-        elif isinstance(value, (list, tuple)):
-            value = [utf8(v) if isinstance(v, str) else v for v in value]
+        if isinstance(value, (list, tuple)):
+            value = [_exportable(v) for v in value]
+        else:
+            value = _exportable(value)
         out[utf8(key) if isinstance(key, str) else key] = value
     return out
 
