@@ -7,7 +7,8 @@ the core records them. Nothing here imports ``openai`` until instrumentation sta
 
 from __future__ import annotations
 
-from typing import Any, Collection, List, Tuple
+import sys
+from typing import Any, Collection, Dict, List, Set, Tuple
 
 from llm_otel.core import instrumentor as _core
 from llm_otel.core.instrumentor import LibraryInstrumentor
@@ -65,12 +66,52 @@ class OpenAIInstrumentor(LibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-        for module, name, endpoint, is_async in _TARGETS:
-            _core.patch(module, name, _wrapper(endpoint, is_async, recorder))
+        _state["recorder"] = recorder
+        for module in {target[0] for target in _TARGETS}:
+            if module in sys.modules:
+                _patch_module(module, recorder)
+            else:  # e.g. the Responses API (~100 ms of imports): patched when the app loads it
+                _defer(module)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _state["recorder"] = None  # a deferred module imported from now on stays unpatched
         for module, name, _endpoint_name, _is_async in _TARGETS:
-            _core.unpatch(module, name)
+            if module in sys.modules:  # never import a module just to unpatch it
+                _core.unpatch(module, name)
+
+
+# Target modules the SDK had not imported yet are patched by a post-import hook when the
+# app first uses them (``client.responses`` imports ``openai.resources.responses``), so
+# instrumenting costs no import of SDK parts the app never touches.
+_state: Dict[str, Any] = {"recorder": None}
+_hooked: Set[str] = set()
+
+
+def _patch_module(module: str, recorder: Any) -> None:
+    for target_module, name, endpoint, is_async in _TARGETS:
+        if target_module == module:
+            _core.patch(module, name, _wrapper(endpoint, is_async, recorder))
+
+
+def _defer(module: str) -> None:
+    if module in _hooked:  # one hook per module per process; it reads _state when it fires
+        return
+    _hooked.add(module)
+    import wrapt
+
+    def imported(_module: Any) -> None:
+        _hooked.discard(module)  # a post-import hook fires once
+        recorder = _state["recorder"]
+        if recorder is None:
+            return
+        try:
+            _patch_module(module, recorder)
+        except Exception as exc:  # noqa: BLE001 - never break the app's import
+            from llm_otel.core.guard import report
+
+            report(f"openai deferred patch of {module}", exc)
+
+    wrapt.register_post_import_hook(imported, module)
 
 
 def instrument_client(client: Any, tracer_provider: Any = None, meter_provider: Any = None) -> Any:
