@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rel_support import API_KEY, client_for
+import llm_otel
 from llm_otel import config
 from llm_otel.core.content import REDACTED, REDACTION_FAILED
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
@@ -266,3 +267,51 @@ def test_attribute_value_length_limit_is_honoured(monkeypatch, content_mode):
     assert "[truncated 99950 chars]" in finished[1].attributes["llm_otel.input"] or \
         "truncated" in finished[1].attributes["llm_otel.input"]
     provider.shutdown()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_secret_in_track_inputs_outputs_or_errors(mode, content_mode, spans, caplog):
+    """``@track`` records a function's arguments and result as content: a key passed as an
+    argument, returned in a dict, or raised in an exception must not be recorded."""
+    content_mode(mode)
+    caplog.set_level(logging.DEBUG)
+
+    @llm_otel.track
+    def call_backend(api_key, headers, prompt):
+        return {"authorization": f"Bearer {api_key}", "echo": prompt}
+
+    @llm_otel.track(name="failing")
+    def failing(token):
+        raise PermissionError(f"rejected credentials api_key={token}")
+
+    assert call_backend(API_KEY, {"Authorization": BEARER}, "hello")["echo"] == "hello"
+    with pytest.raises(PermissionError):
+        failing(API_KEY)
+    text = exported_text(spans, caplog=caplog)
+    assert len(spans()) == 2 and "PermissionError" in text
+    assert_clean(text)
+    if mode is not None:
+        assert "hello" in text  # content was captured, only the secrets were masked
+
+
+def test_no_secret_through_llamaindex(content_mode, recordings, spans, caplog):
+    """LlamaIndex's OpenAI LLM keeps ``api_key`` as a plain field on the instance the
+    span handler sees: none of it may reach the spans."""
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llms.openai import OpenAI as LlamaOpenAI
+    from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
+    from support.cassettes import Cassette, serve
+
+    content_mode("SPAN_AND_EVENT")
+    caplog.set_level(logging.DEBUG)
+    inst = LlamaIndexInstrumentor()
+    inst.instrument()
+    try:
+        with serve(Cassette(recordings / "openai" / "test_chat" / "test_chat.yaml")) as base_url:
+            llm = LlamaOpenAI(model="gpt-3.5-turbo", api_key=API_KEY, api_base=base_url, max_retries=0,
+                              default_headers={"X-Api-Key": API_KEY})
+            llm.chat([ChatMessage(role="user", content="Tell me a joke about opentelemetry")])
+    finally:
+        inst.uninstrument()
+    assert any(s.attributes.get("gen_ai.operation.name") == "chat" for s in spans())
+    assert_clean(exported_text(spans, caplog=caplog))
