@@ -1,13 +1,13 @@
-"""End-to-end fixtures: a real Phoenix server, the stand-in OpenAI server, example runs.
+"""End-to-end helpers: where Phoenix is, reading its REST API, running the examples.
 
 Phoenix (``arize-phoenix``) lives in its own virtualenv, ``.venv-phoenix``, which
-``scripts/test.sh`` installs from ``tests/e2e/requirements-phoenix.txt``: its pins must
+``scripts/setup_phoenix.sh`` installs from ``tests/e2e/requirements-phoenix.txt``: its pins must
 not fight ours, and it brings OpenInference's OpenAI instrumentor, whose
 ``opentelemetry_instrumentor`` entry point must never be seen by ``opentelemetry-instrument``
 in our environment. ``LLM_OTEL_PHOENIX=/path/to/phoenix`` points at another install.
 
-The server runs offline on SQLite in a temporary working directory, on free local ports,
-and is stopped at the end of the session whatever happened.
+The server (fixture in conftest.py) runs offline on SQLite in a temporary working
+directory, on free local ports, and is stopped at the end of the session whatever happened.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))  # the stand-in server is shipped with the examples
 
-import standin_server  # noqa: E402
+import standin_server  # noqa: E402,F401 - the tests import it from here
 
 PHOENIX_START_TIMEOUT = 90.0
 
