@@ -7,7 +7,7 @@ import pytest
 from llm_otel.instrumentors.langchain import LangChainInstrumentor
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def instrumented():
     inst = LangChainInstrumentor()
     inst.instrument()

@@ -14,7 +14,7 @@ from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
 from llm_otel.instrumentors.openai import OpenAIInstrumentor
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def instrumented():
     openai_inst = OpenAIInstrumentor()
     openai_inst.instrument()
