@@ -61,16 +61,21 @@ class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self.events = list(events)
         self.error = error
 
+    def _fresh_error(self):
+        # a new instance per response: one instance raised again and again would keep
+        # every traceback (and every frame's locals) it ever passed through
+        return type(self.error)(*self.error.args)
+
     def __iter__(self):
         yield from self.events
         if self.error is not None:
-            raise self.error
+            raise self._fresh_error()
 
     async def __aiter__(self):
         for event in self.events:
             yield event
         if self.error is not None:
-            raise self.error
+            raise self._fresh_error()
 
 
 class OtlpBackend:

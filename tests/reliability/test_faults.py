@@ -223,3 +223,30 @@ def test_error_span_has_no_response_payload_but_keeps_request(spans):
     assert span.attributes["gen_ai.request.temperature"] == 0.5
     assert "gen_ai.usage.input_tokens" not in span.attributes  # no estimate for a failed call
     assert json.loads(json.dumps(dict(span.attributes)))  # plain values only
+
+
+def test_failed_calls_leave_nothing_behind(recordings, spans):
+    """Hundreds of failing calls and cut streams: no invocation record, traced stream or
+    span stays alive once the caller has let go (no growing maps, no cycles kept)."""
+    import gc
+
+    from llm_otel.core.invocation import LLMInvocation
+    from llm_otel.instrumentors.openai.streams import TracedStream
+
+    def alive():
+        gc.collect()
+        return sum(isinstance(o, (LLMInvocation, TracedStream)) for o in gc.get_objects())
+
+    events = recorded_stream_events(recordings / "openai" / "test_chat" / "test_chat_async_streaming.yaml")
+    before = alive()
+    client_503 = client_for(_status(503))
+    client_cut = client_for(_sse(events[:4], httpx.ReadError("reset")))
+    for _ in range(200):
+        with pytest.raises(openai.InternalServerError):
+            client_503.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        with pytest.raises(httpx.ReadError):  # mid-stream, the SDK lets httpx's error through
+            for _ in client_cut.chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True):
+                pass
+    assert len(spans()) == 400
+    assert all(s.status.status_code is StatusCode.ERROR for s in spans())
+    assert alive() <= before
