@@ -315,3 +315,27 @@ def test_no_secret_through_llamaindex(content_mode, recordings, spans, caplog):
         inst.uninstrument()
     assert any(s.attributes.get("gen_ai.operation.name") == "chat" for s in spans())
     assert_clean(exported_text(spans, caplog=caplog))
+
+
+@pytest.mark.parametrize("text,secret", [
+    (f"Authorization: Bearer {API_KEY[3:]}", API_KEY[3:]),
+    ('{"api_key": "abc123def456ghi"}', "abc123def456ghi"),
+    ("curl -H 'x-api-key: 0123456789abcdef'", "0123456789abcdef"),
+    ("https://h/v1?api-key=QWERTYUIOP12345&x=1", "QWERTYUIOP12345"),
+    (f"my key is {API_KEY}.", API_KEY),
+    ("basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+    ("password=hunter2hunter2", "hunter2hunter2"),
+    ("client_secret: 'cs_live_abcdefgh'", "cs_live_abcdefgh"),
+])
+def test_scrub_secrets_formats(text, secret):
+    from llm_otel.core.content import scrub_secrets
+
+    scrubbed = scrub_secrets(text)
+    assert secret not in scrubbed and REDACTED in scrubbed
+
+
+def test_scrub_secrets_leaves_prose_alone():
+    from llm_otel.core.content import scrub_secrets
+
+    prose = "The key point: ask the desk-lamp-maker; tokens: 12; a risk-assessment is basic."
+    assert scrub_secrets(prose) == prose
