@@ -85,8 +85,11 @@ def test_llamaindex_rag_query(phoenix, standin):
     query_root = by_id[[s["context"]["span_id"] for s in spans
                         if s["context"]["trace_id"] == chat["context"]["trace_id"] and s["parent_id"] is None][0]]
     same_trace = [s for s in spans if s["context"]["trace_id"] == query_root["context"]["trace_id"]]
-    # the question was embedded inside the query (retrieval), not in a trace of its own
-    assert any(s["attributes"].get("gen_ai.operation.name") == "embeddings" for s in same_trace)
+    # the question was embedded inside the retrieval, the answer written inside the synthesis
+    (query_embedding,) = [s for s in same_trace if s["attributes"].get("gen_ai.operation.name") == "embeddings"]
+    assert any("retriev" in name.lower() for name in _ancestors(query_embedding, by_id))
+    assert any("synthes" in name.lower() for name in chain)
+    assert query_root["name"].lower().startswith("query")
 
 
 def test_track_pipeline_over_grpc(phoenix, standin):
