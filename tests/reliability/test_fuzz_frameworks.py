@@ -159,3 +159,36 @@ def test_fuzz_llamaindex_llm(text, raw, extra, prompt, chat, mode, llamaindex_in
 
 def teardown_module(module):
     config.reload()
+
+
+@FUZZ
+@given(args=st.lists(st.one_of(ODD, st.builds(Unprintable)), max_size=3),
+       kwargs=st.dictionaries(st.sampled_from(["a", "b", "api_key"]), st.one_of(ODD, st.builds(Unprintable)),
+                              max_size=2),
+       result=st.one_of(ODD, st.builds(Unprintable)), raises=st.booleans(), mode=MODES)
+def test_fuzz_track_arguments_and_results(args, kwargs, result, raises, mode, spans):
+    """``@track`` serializes whatever the function gets and returns: the caller still gets
+    the function's own result object or exception, and the span ends, encodable."""
+    import llm_otel
+
+    _mode(mode)
+    error = RuntimeError("the function's own error")
+
+    @llm_otel.track
+    def work(*a, **k):
+        if raises:
+            raise error
+        return result
+
+    exporter = spans.__self__
+    exporter.clear()
+    before = set(OPEN_SPANS.open)
+    try:
+        got = work(*args, **kwargs)
+        assert not raises and got is result
+    except RuntimeError as exc:
+        assert raises and exc is error
+    (span,) = exporter.get_finished_spans()
+    assert set(OPEN_SPANS.open) <= before
+    encode_spans([span]).SerializeToString()
+    exporter.clear()
