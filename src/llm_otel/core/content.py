@@ -94,10 +94,10 @@ def _image_data(text: str) -> bool:
     return text.startswith("data:image/") and ";base64," in text[:80]
 
 
-def clean(text: str, settings: Any = None, _image: bool = False) -> str:
+def clean(text: str, settings: Any = None) -> str:
     """One captured string made safe to record (see the module docstring); never raises."""
     settings = settings or config.settings()
-    if not settings.capture_images and (_image or _image_data(text)):
+    if not settings.capture_images and _image_data(text):
         return IMAGE_PLACEHOLDER.format(len(text))
     text = scrub_secrets(text)
     for pattern in settings.redact_patterns:
@@ -127,10 +127,9 @@ def cap(value: Any, limit: int, _depth: int = 0, _settings: Any = None) -> Any:
         return "<nested too deep>"
     settings = _settings or config.settings()
     if isinstance(value, dict):
-        out = {str(k): cap(v, limit, _depth + 1, settings) for k, v in value.items()}
-        if not settings.capture_images and _is_image_blob(value) and isinstance(value.get("content"), str):
-            out["content"] = IMAGE_PLACEHOLDER.format(len(value["content"]))
-        return out
+        image = not settings.capture_images and _is_image_blob(value)
+        return {_safe_str(k): IMAGE_PLACEHOLDER.format(len(v)) if image and k == "content" and isinstance(v, str)
+                else cap(v, limit, _depth + 1, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [cap(v, limit, _depth + 1, settings) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
