@@ -391,47 +391,60 @@ CONTENDERS = {c.name: c for c in (Plain, FloorContender, LlmOtel, ExporterCost, 
 clock = perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else process_time
 
 
-def paired(contender: Contender, case: str, rounds: int, block: int) -> Dict[str, Any]:
+def paired(contender: Contender, case: str, rounds: int, block: int,
+           floor: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+    """Median per-call difference of instrumented and plain blocks. With ``floor`` (the
+    hand-written floor's call), each round also runs a floor block, in the same process
+    and under the same conditions, so the ratio to the floor is measured pairwise too."""
     plain = getattr(contender.work, case)
     instrumented = contender.call(case)
     exporter = contender.pipeline.exporter
-    # warm up both paths (imports, caches, tiktoken, pydantic models)
+    # warm up every path (imports, caches, tiktoken, pydantic models)
     contender.switch(True)
     for _ in range(max(3, block // 4)):
         instrumented()
     contender.switch(False)
     for _ in range(max(3, block // 4)):
         plain()
+        if floor is not None:
+            floor()
+    kinds = ["on", "off"] + (["floor"] if floor is not None else [])
     diffs: List[float] = []
+    floor_diffs: List[float] = []
     plains: List[float] = []
     spans = calls = leaked = 0
     for r in range(rounds):
-        times: Dict[bool, float] = {}
-        for on in ((True, False) if r % 2 == 0 else (False, True)):
-            if on:
-                contender.switch(True)
-                fn = instrumented
-            else:
-                contender.switch(False)
-                fn = plain
+        times: Dict[str, float] = {}
+        order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
+        if r % 2:
+            order.reverse()
+        for kind in order:
+            contender.switch(kind == "on")
+            fn = instrumented if kind == "on" else plain if kind == "off" else floor
             before = exporter.count
             t0 = clock()
             for _ in range(block):
-                fn()
-            times[on] = (clock() - t0) / block
-            if on:
+                fn()  # type: ignore[misc]
+            times[kind] = (clock() - t0) / block
+            if kind == "on":
                 spans += exporter.count - before
                 calls += block
-            else:
+            elif kind == "off":
                 leaked += exporter.count - before
         contender.switch(False)
-        diffs.append(times[True] - times[False])
-        plains.append(times[False])
+        diffs.append(times["on"] - times["off"])
+        plains.append(times["off"])
+        if floor is not None:
+            floor_diffs.append(times["floor"] - times["off"])
     q = statistics.quantiles(diffs, n=4) if len(diffs) >= 2 else [diffs[0]] * 3
-    return {"case": case, "plain_us": statistics.median(plains) * 1e6,
-            "overhead_us": statistics.median(diffs) * 1e6, "q1_us": q[0] * 1e6, "q3_us": q[2] * 1e6,
-            "spans_per_call": spans / calls if calls else 0.0,
-            "plain_spans": leaked, "rounds": rounds, "block": block}
+    out = {"case": case, "plain_us": statistics.median(plains) * 1e6,
+           "overhead_us": statistics.median(diffs) * 1e6, "q1_us": q[0] * 1e6, "q3_us": q[2] * 1e6,
+           "spans_per_call": spans / calls if calls else 0.0,
+           "plain_spans": leaked, "rounds": rounds, "block": block}
+    if floor_diffs:
+        out["floor_overhead_us"] = statistics.median(floor_diffs) * 1e6
+        out["ratio_to_floor"] = statistics.median(d / f for d, f in zip(diffs, floor_diffs) if f > 0)
+    return out
 
 
 BLOCKS = {"chat": 40, "stream": 20, "stream_no_usage": 20, "stream_long": 6, "embeddings": 40,
@@ -446,6 +459,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the block sizes")
     ap.add_argument("--exporter", choices=["console", "jsonl"], help="add llm-otel's exporter to the pipeline")
     ap.add_argument("--label", default=None, help="name of this run in the output")
+    ap.add_argument("--with-floor", action="store_true",
+                    help="also time the floor in the same rounds (for the ratio to the floor)")
     args = ap.parse_args(argv)
 
     span_exporter = None
@@ -466,10 +481,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         print(json.dumps({"contender": label, "error": f"not installed: {exc}"}), flush=True)
         return 0
+    floor = FloorContender(pipeline, work) if args.with_floor else None
     gc.collect()
     for case in cases:
         block = max(1, int(BLOCKS[case] * args.scale))
-        result = paired(contender, case, args.rounds, block)
+        result = paired(contender, case, args.rounds, block, floor.call(case) if floor is not None else None)
         result["contender"] = label
         result["frameworks"] = contender.frameworks
         print(json.dumps(result), flush=True)

@@ -12,6 +12,7 @@ import argparse
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -24,15 +25,24 @@ HERE = Path(__file__).resolve().parent
 
 # the app's own libraries: an app that uses llm-otel has imported them anyway
 LIBRARIES = "import openai, langchain_core.language_models, langchain_openai, llama_index.core, llama_index.llms.openai"
-SDK = "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics, opentelemetry.sdk._configuration"
+# ... and used: the first API call loads openai.resources (the SDK imports it lazily), a chain
+# run loads LangChain's runnables and callbacks, a query LlamaIndex's query engine
+USED = LIBRARIES + ("; import openai.resources, langchain_core.runnables, langchain_core.callbacks.manager, "
+                    "llama_index.core.query_engine")
+# the OTel SDK imported and configured from OTEL_* the way opentelemetry-instrument (and
+# llm_otel.auto, when the app set no providers) does it
+SDK = ("import opentelemetry.sdk.trace, opentelemetry.sdk.metrics, opentelemetry.sdk._configuration; "
+       "opentelemetry.sdk._configuration._OTelSDKConfigurator().configure()")
 
 IMPORTS = [
     # (name, untimed setup, timed statement)
     ("opentelemetry.sdk", "", "import opentelemetry.sdk"),
-    ("OTel SDK (trace, metrics, configurator)", "", SDK),
+    ("OTel SDK (trace, metrics, configured)", "", SDK),
     ("llm_otel.auto", "", "import llm_otel.auto"),
     ("OTel SDK, libraries already imported", LIBRARIES, SDK),
     ("llm_otel.auto, libraries already imported", LIBRARIES, "import llm_otel.auto"),
+    ("OTel SDK, libraries imported and used", USED, SDK),
+    ("llm_otel.auto, libraries imported and used", USED, "import llm_otel.auto"),
 ]
 
 _CHILD = """
@@ -122,15 +132,22 @@ def memory(calls: int, traced: int) -> None:
     snap1 = tracemalloc.take_snapshot()
     tracemalloc.stop()
     rss2 = _rss_kib()
-    top = [str(s) for s in snap1.compare_to(snap0, "lineno")[:5]]
+    # the stdlib's bounded caches (re: 512 patterns) and tracemalloc's own records are not growth
+    noise = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, re.__file__),
+             tracemalloc.Filter(False, "<frozen importlib._bootstrap>")]
+    stats = snap1.filter_traces(noise).compare_to(snap0.filter_traces(noise), "lineno")
+    ours = [tracemalloc.Filter(True, "*/llm_otel/*", all_frames=True),
+            tracemalloc.Filter(True, "*/instrumentors/*", all_frames=True)]
+    ours_growth = sum(s.size_diff for s in snap1.filter_traces(ours).compare_to(snap0.filter_traces(ours), "lineno"))
     made = calls - warmup
     print(json.dumps({
         "kind": "memory", "calls": calls, "warmup": warmup, "spans": pipeline.exporter.count - spans0,
         "rss_after_warmup_kib": rss0, "rss_end_kib": rss2,
-        "rss_growth_kib": rss2 - rss0, "rss_growth_untraced_kib": rss1 - rss0,
+        "rss_growth_kib": rss2 - rss0, "rss_growth_untraced_kib": rss1 - rss0, "untraced_calls": untraced,
         "tracemalloc_calls": traced, "tracemalloc_growth_bytes": cur1 - cur0,
-        "tracemalloc_top": top, "seconds": perf_counter() - t0, "calls_measured": made,
-        "bytes_per_call": (cur1 - cur0) / traced if traced else None,
+        "growth_bytes": sum(s.size_diff for s in stats), "llm_otel_growth_bytes": ours_growth,
+        "tracemalloc_top": [str(s) for s in stats[:5]], "seconds": perf_counter() - t0, "calls_measured": made,
+        "bytes_per_call": sum(s.size_diff for s in stats) / traced if traced else None,
     }), flush=True)
 
 
