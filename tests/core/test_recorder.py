@@ -136,3 +136,15 @@ def test_nests_under_current_span(spans):
         get_recorder().stop_llm(inv)
     llm = spans()[0]
     assert llm.parent.span_id == parent.get_span_context().span_id
+
+
+def test_spans_carry_the_openinference_kind_phoenix_groups_by(spans):
+    rec = get_recorder()
+    rec.stop_llm(rec.start_llm(LLMInvocation(operation="embeddings")))
+    rec.stop_llm(rec.start_llm(LLMInvocation()))
+    rec.stop(rec.start_tool(ToolInvocation(name="t")))
+    rec.stop(rec.start_step(StepInvocation(name="r", kind="retriever")))
+    rec.stop(rec.start_step(StepInvocation(name="a", operation="invoke_agent")))
+    rec.stop(rec.start_step(StepInvocation(name="c")))
+    assert [s.attributes["openinference.span.kind"] for s in spans()] == [
+        "EMBEDDING", "LLM", "TOOL", "RETRIEVER", "AGENT", "CHAIN"]

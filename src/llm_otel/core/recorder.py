@@ -182,7 +182,8 @@ class Recorder:
 
     @guarded
     def start_tool(self, tool: ToolInvocation, parent_context: Any = None) -> ToolInvocation:
-        attrs: Dict[str, Any] = {sc.OPERATION_NAME: "execute_tool", sc.TOOL_NAME: tool.name}
+        attrs: Dict[str, Any] = {sc.OPERATION_NAME: "execute_tool", sc.TOOL_NAME: tool.name,
+                                 sc.OPENINFERENCE_SPAN_KIND: "TOOL"}
         _put(attrs, sc.TOOL_CALL_ID, tool.call_id)
         _put(attrs, sc.TOOL_TYPE, tool.tool_type)
         _put(attrs, sc.TOOL_DESCRIPTION, tool.description)
@@ -194,7 +195,8 @@ class Recorder:
 
     @guarded
     def start_step(self, step: StepInvocation, parent_context: Any = None) -> StepInvocation:
-        attrs: Dict[str, Any] = {"llm_otel.span.kind": step.kind}
+        attrs: Dict[str, Any] = {"llm_otel.span.kind": step.kind,
+                                 sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(step.kind, step.operation)}
         _put(attrs, sc.OPERATION_NAME, step.operation)
         _put(attrs, sc.AGENT_NAME, step.agent_name)
         attrs.update(_plain_attributes(step.attributes))
@@ -362,7 +364,8 @@ def _text(value: Any, limit: int) -> str:
 
 
 def _request_attributes(inv: LLMInvocation) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider}
+    attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider,
+                             sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(inv.operation)}
     _put(attrs, sc.REQUEST_MODEL, inv.request_model)
     _put(attrs, sc.REQUEST_TEMPERATURE, inv.temperature)
     _put(attrs, sc.REQUEST_TOP_P, inv.top_p)

@@ -79,3 +79,19 @@ TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 PER_CHUNK_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+
+# Arize Phoenix groups and renders spans by OpenInference's span kind; one attribute per
+# span makes our chains, tools and retrievers show as such there (it ignores the rest).
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+_OPENINFERENCE_KINDS = {
+    "retriever": "RETRIEVER", "retrieve": "RETRIEVER", "reranking": "RERANKER", "postprocess": "RERANKER",
+    "agent": "AGENT", "agent_step": "AGENT", "tool": "TOOL", "embeddings": "EMBEDDING",
+    "chat": "LLM", "text_completion": "LLM", "generate_content": "LLM",
+}
+
+
+def openinference_kind(kind: str, operation: "str | None" = None) -> str:
+    """OpenInference's span kind for a step (``kind``) or GenAI operation."""
+    if operation == "invoke_agent":
+        return "AGENT"
+    return _OPENINFERENCE_KINDS.get(kind, "CHAIN")
