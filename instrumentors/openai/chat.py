@@ -91,7 +91,9 @@ def input_messages(messages: Any, inv: LLMInvocation) -> None:
     """Request messages -> input_messages; system/developer messages -> system_instructions."""
     out: List[Dict[str, Any]] = []
     system: List[Dict[str, Any]] = []
-    for message in messages or ():
+    if not isinstance(messages, (list, tuple)):
+        return  # not something the API takes; the SDK reports it to the caller
+    for message in messages:
         role = get(message, "role")
         content = get(message, "content")
         if role in ("system", "developer"):

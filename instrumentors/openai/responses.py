@@ -108,7 +108,9 @@ def request_content(inv: LLMInvocation, kwargs: Dict[str, Any], capture: bool) -
 
 def tool_definitions(tools: Any) -> Optional[List[Dict[str, Any]]]:
     out = []
-    for tool in tools or ():
+    if not isinstance(tools, (list, tuple)):
+        return None
+    for tool in tools:
         kind = get(tool, "type") or "function"
         entry: Dict[str, Any] = {"type": kind}
         name = get(tool, "name")

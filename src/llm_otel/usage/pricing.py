@@ -82,7 +82,7 @@ def _load() -> Dict[str, Dict[str, Price]]:
 
 def price_for(model: Optional[str]) -> Optional[Price]:
     """The price of ``model`` (exact name first, then without a date suffix), or None."""
-    if not model:
+    if not model or not isinstance(model, str):
         return None
     key = model.strip().lower()
     try:
