@@ -12,8 +12,13 @@ scripts/setup_phoenix.sh > "$phoenix_log" 2>&1 &
 phoenix_pid=$!
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e ".[dev]"
+install_log=$(mktemp "${TMPDIR:-/tmp}/llm-otel-install.XXXXXX")
+if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[dev]"; } >"$install_log" 2>&1; then
+    echo "installing the project into .venv failed:" >&2
+    tail -n 40 "$install_log" >&2
+    exit 1
+fi
+rm -f "$install_log"
 
 if ! wait "$phoenix_pid"; then
     echo "installing Phoenix into .venv-phoenix failed:" >&2
