@@ -168,11 +168,34 @@ def _us(row: Optional[Dict[str, Any]]) -> str:
     return f"{row['overhead_us']:.0f}{note}"
 
 
+def _ratio(ours: Optional[Dict[str, Any]], floor: Optional[Dict[str, Any]]) -> str:
+    """Pairwise in llm-otel's own process when it timed the floor too (--with-floor)."""
+    if ours and "ratio_to_floor" in ours:
+        return f"{ours['ratio_to_floor']:.2f}x (floor {ours['floor_overhead_us']:.0f} in the same rounds)"
+    if ours and floor and floor["overhead_us"] > 0:
+        return f"{ours['overhead_us'] / floor['overhead_us']:.2f}x"
+    return "n/a"
+
+
+def _ratio_value(ours: Dict[str, Any], floor: Optional[Dict[str, Any]]) -> Optional[float]:
+    if "ratio_to_floor" in ours:
+        return ours["ratio_to_floor"]
+    if floor and floor["overhead_us"] > 0:
+        return ours["overhead_us"] / floor["overhead_us"]
+    return None
+
+
 def per_chunk(by: Dict[str, Dict[str, Dict[str, Any]]], contender: str) -> Optional[float]:
     cases = by.get(contender, {})
     if "stream" in cases and "stream_long" in cases:
         return (cases["stream_long"]["overhead_us"] - cases["stream"]["overhead_us"]) / CHUNK_DELTA
     return None
+
+
+def _run_note(quick: bool, seconds: float, load: str) -> str:
+    if not seconds:
+        return "rendered from saved results"
+    return f"{'--quick' if quick else 'full'} run, {seconds:.0f} s, load average {load}"
 
 
 def _load() -> str:
@@ -190,7 +213,7 @@ def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0
     add = lines.append
     plain_source = by.get("floor") or by.get("llm-otel") or next(iter(by.values()), {})
     add(f"llm-otel {_git()}; Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"{'--quick' if quick else 'full'} run, {seconds:.0f} s, load average {load}. Overhead = median over rounds of "
+        f"{_run_note(quick, seconds, load)}. Overhead = median over rounds of "
         "(instrumented block - plain block) per call, in microseconds of CPU time; lower is better. "
         "`(n spans)`: spans per call when not 1.")
     add("")
@@ -204,9 +227,7 @@ def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0
         cells = [title, f"{plain['plain_us']:.0f}" if plain else "n/a"]
         cells += [_us(by[c].get(case)) for c in present]
         if "llm-otel / floor" in header:
-            ours, floor = by["llm-otel"].get(case), by["floor"].get(case)
-            cells.append(f"{ours['overhead_us'] / floor['overhead_us']:.2f}x"
-                         if ours and floor and floor["overhead_us"] > 0 else "n/a")
+            cells.append(_ratio(by["llm-otel"].get(case), by["floor"].get(case)))
         add("| " + " | ".join(cells) + " |")
     chunk_cells = ["per stream chunk (slope 40 -> 240 chunks)", ""]
     chunk_cells += [f"{v:.2f}" if (v := per_chunk(by, c)) is not None else "n/a" for c in present]
@@ -322,8 +343,8 @@ def targets(by: Dict[str, Dict[str, Dict[str, Any]]], peers: List[str], imports:
         return "met" if ok else "MISSED"
 
     for case in ("chat", "stream", "stream_no_usage"):
-        if case in ours and case in floor and floor[case]["overhead_us"] > 0:
-            ratio = ours[case]["overhead_us"] / floor[case]["overhead_us"]
+        ratio = _ratio_value(ours[case], floor.get(case)) if case in ours else None
+        if ratio is not None:
             out.append(f"- {CASE_NAMES[case]}: llm-otel / floor = {ratio:.2f}x (target <= 1.25x): {verdict(ratio <= 1.25)}")
     for case in CASE_NAMES:
         if case not in ours:
