@@ -4,7 +4,8 @@ Our callback handler is added to every ``BaseCallbackManager`` as it is built, s
 nothing; runs become records (LLM calls, tools, chains, retrievers, agents, LangGraph nodes)
 and the core turns them into spans and metrics. A few wrappers make a run's span current for
 the code that runs inside it, so the OpenAI SDK call under ``ChatOpenAI`` merges into the
-LangChain LLM span instead of making a second one.
+LangChain LLM span instead of making a second one, and a retriever's query embedding nests
+under the retriever's span.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("langchain_core.language_models.llms", "BaseLLM._agenerate_helper", "agenerate_helper"),
     ("langchain_core.language_models.llms", "BaseLLM.stream", "stream"),
     ("langchain_core.language_models.llms", "BaseLLM.astream", "astream"),
+    ("langchain_core.retrievers", "BaseRetriever.invoke", "retriever_invoke"),
+    ("langchain_core.retrievers", "BaseRetriever.ainvoke", "retriever_ainvoke"),
 ]
 # applied when the app imports LangGraph (if ever): no LangGraph import for LangChain-only apps
 _LANGGRAPH_TRIGGER = "langgraph.pregel.main"

@@ -30,6 +30,9 @@ HIDDEN_TAG = "langsmith:hidden"
 MAX_RUNS = 10_000
 ABANDONED = "llm_otel.run.abandoned"
 STREAM_CLOSED = "llm_otel.stream.closed_early"
+# on the runs of a completion batch after the first: answered by the same request, whose
+# usage (and metrics) the first run's span carries
+SHARED_REQUEST = "llm_otel.request.shared"
 MAX_DOCUMENT_IDS = 100
 # control flow, not failure: LangGraph raises these to interrupt or hand over
 _CONTROL_FLOW = {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
@@ -40,6 +43,10 @@ STREAM_SLOT: ContextVar[Optional[List[Optional[LLMInvocation]]]] = ContextVar("l
 # set by the LangGraph wrappers while an agent graph (model node + "tools" node) runs: its
 # first chain run is the graph itself, recorded as ``invoke_agent``
 AGENT_SLOT: ContextVar[Optional[List[bool]]] = ContextVar("llm_otel_lc_agent", default=None)
+# set by the retriever ``invoke`` wrappers: retrievers written without a ``run_manager``
+# parameter get none, so ``on_retriever_start`` hands the run's record over here
+RETRIEVER_SLOT: ContextVar[Optional[List[Optional[StepInvocation]]]] = ContextVar("llm_otel_lc_retriever",
+                                                                                 default=None)
 
 
 class _Run:
@@ -47,15 +54,18 @@ class _Run:
 
     A model run also keeps LangChain's input (messages or prompt) unconverted: it becomes
     semconv messages only if needed, for content capture or for counting tokens locally.
+    ``owner`` is set on the runs of a completion batch after the first: the record of the
+    first run, which owns the one request they all share.
     """
 
-    __slots__ = ("record", "parent", "inputs", "convert")
+    __slots__ = ("record", "parent", "inputs", "convert", "owner")
 
     def __init__(self, record: Optional[Record], parent: Optional["_Run"]) -> None:
         self.record = record
         self.parent = parent
         self.inputs: Any = None
         self.convert: Optional[Callable[[Any], List[Dict[str, Any]]]] = None
+        self.owner: Optional[LLMInvocation] = None
 
     def fill_inputs(self, inv: LLMInvocation) -> None:
         if self.convert is None or inv.input_messages is not None:
@@ -122,6 +132,17 @@ class OTelCallbackHandler(BaseCallbackHandler):
         run = self._runs.get(run_id) if run_id is not None else None
         record = run.record if run is not None else None
         return record if isinstance(record, LLMInvocation) and not record.ended else None
+
+    def share_request(self, run_ids: List[Any]) -> Optional[LLMInvocation]:
+        """Several runs answered by one request (a completion LLM's batch): the first run's
+        record owns it (the caller claims it); the others learn their owner. Returns the owner."""
+        owner = self.llm(run_ids[0]) if run_ids else None
+        if owner is not None:
+            for run_id in run_ids[1:]:
+                run = self._runs.get(run_id)
+                if run is not None and isinstance(run.record, LLMInvocation):
+                    run.owner = owner
+        return owner
 
     def _parent_context(self, parent_run_id: Optional[UUID]) -> Any:
         """The parent run's span in the current context; the current context for a root run."""
@@ -196,7 +217,15 @@ class OTelCallbackHandler(BaseCallbackHandler):
                     setattr(inv, key, value)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
             report("langchain.llm_result", exc)
-        run.fill_inputs(inv)  # type: ignore[union-attr]
+        owner = run.owner  # type: ignore[union-attr]
+        if owner is not None and inv.input_tokens is None and inv.output_tokens is None \
+                and _reported_usage(owner):
+            _share(inv, owner)
+            for name in ("response_id", "server_address", "server_port"):
+                if getattr(inv, name) is None:
+                    setattr(inv, name, getattr(owner, name))
+        else:
+            run.fill_inputs(inv)  # type: ignore[union-attr]
         self.recorder.stop_llm(inv)
 
     @guarded
@@ -210,6 +239,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         run = self._pop_run(run_id)
         inv = run.record if run is not None else None
         if isinstance(inv, LLMInvocation):
+            if run.owner is not None:  # type: ignore[union-attr]
+                _share(inv, run.owner)  # type: ignore[union-attr] # one failed request, counted once
             if config.settings().capture_content:
                 run.fill_inputs(inv)  # type: ignore[union-attr]
             self.recorder.fail_llm(inv, error)
@@ -332,6 +363,9 @@ class OTelCallbackHandler(BaseCallbackHandler):
                               inputs=query, attributes=extract.run_attributes(tags, metadata))
         self.recorder.start_step(step, self._parent_context(parent_run_id))
         self._add(run_id, step, parent_run_id)
+        slot = RETRIEVER_SLOT.get()
+        if slot is not None and slot[0] is None:
+            slot[0] = step
 
     @guarded
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -353,3 +387,15 @@ class OTelCallbackHandler(BaseCallbackHandler):
         step = self._pop(run_id)
         if isinstance(step, StepInvocation):
             self.recorder.fail(step, error)
+
+
+def _reported_usage(inv: LLMInvocation) -> bool:
+    """The API's usage reached this record (merged from the SDK or from LangChain's result)."""
+    return (inv.input_tokens is not None or inv.output_tokens is not None) and not inv.usage_estimated
+
+
+def _share(inv: LLMInvocation, owner: LLMInvocation) -> None:
+    """``inv`` was answered by ``owner``'s request: its tokens and the request's metrics are
+    counted on ``owner``; this run keeps its span, marked as such."""
+    inv.counted_elsewhere = True
+    inv.attributes[SHARED_REQUEST] = True

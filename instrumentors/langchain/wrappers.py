@@ -2,7 +2,8 @@
 
 Context is attached only around code that runs inside a run and detached in the same
 context: around the model methods that call the SDK (with ``claim=True``, so the OpenAI
-instrumentor's record merges into the LangChain LLM record), and in the throw-away context
+instrumentor's record merges into the LangChain LLM record), around a retriever's
+``_get_relevant_documents`` (its query embedding nests under it), and in the throw-away context
 LangChain copies for a run's children (``_set_config_context``), so tools, lambdas and
 LangGraph nodes see their own span.
 """
@@ -19,9 +20,9 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 
 from llm_otel.core.guard import report
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core.invocation import LLMInvocation, StepInvocation
 
-from .handler import AGENT_SLOT, STREAM_SLOT, OTelCallbackHandler
+from .handler import AGENT_SLOT, RETRIEVER_SLOT, STREAM_SLOT, OTelCallbackHandler
 
 
 class Wrappers:
@@ -88,22 +89,29 @@ class Wrappers:
         with self.recorder.activate(inv, claim=True):
             return await wrapped(*args, **kwargs)
 
-    def _single(self, args: Any, kwargs: Any) -> Optional[LLMInvocation]:
-        managers = kwargs.get("run_managers", args[2] if len(args) > 2 else None)
-        if isinstance(managers, list) and len(managers) == 1:  # a batch is one request, many runs
-            return self._llm(managers[0])
-        return None
+    def _batch_owner(self, args: Any, kwargs: Any) -> Optional[LLMInvocation]:
+        """A completion LLM sends its batch of prompts as one request for several runs: the
+        first run claims it (its span gets the SDK's data and the request's usage); the
+        others are told so by the handler and count no tokens of their own."""
+        try:
+            managers = kwargs.get("run_managers", args[2] if len(args) > 2 else None)
+            if not isinstance(managers, list) or not managers:
+                return None
+            return self.handler.share_request([getattr(m, "run_id", None) for m in managers])
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.batch_owner", exc)
+            return None
 
     def generate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``."""
-        inv = self._single(args, kwargs)
+        inv = self._batch_owner(args, kwargs)
         if inv is None:
             return wrapped(*args, **kwargs)
         with self.recorder.activate(inv, claim=True):
             return wrapped(*args, **kwargs)
 
     async def agenerate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        inv = self._single(args, kwargs)
+        inv = self._batch_owner(args, kwargs)
         if inv is None:
             return await wrapped(*args, **kwargs)
         with self.recorder.activate(inv, claim=True):
@@ -172,6 +180,56 @@ class Wrappers:
                 with activate(inv, claim=True):
                     await aclose()
 
+    # ---- retrievers: the retrieval (query embedding, vector store) sees the retriever's span --
+    # ``_get_relevant_documents`` is defined by each retriever class: wrapped on the class that
+    # defines it, on first use. Retrievers written without ``run_manager`` get none, so
+    # ``invoke`` opens a slot the handler fills on ``on_retriever_start``.
+
+    def retriever_invoke(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """``BaseRetriever.invoke``."""
+        self._ensure_wrapped(type(instance), "_get_relevant_documents", self.retrieve, _abstract_retriever)
+        token = RETRIEVER_SLOT.set([None])
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            RETRIEVER_SLOT.reset(token)
+
+    async def retriever_ainvoke(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        cls = type(instance)
+        self._ensure_wrapped(cls, "_aget_relevant_documents", self.aretrieve, _abstract_retriever)
+        self._ensure_wrapped(cls, "_get_relevant_documents", self.retrieve, _abstract_retriever)  # the default runs it
+        token = RETRIEVER_SLOT.set([None])
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            RETRIEVER_SLOT.reset(token)
+
+    def _retriever_record(self, kwargs: Any) -> Optional[StepInvocation]:
+        try:
+            run_id = getattr(kwargs.get("run_manager"), "run_id", None)
+            record = self.handler.record(run_id) if run_id is not None else None
+            if record is None:
+                slot = RETRIEVER_SLOT.get()
+                record = slot[0] if slot is not None else None
+            return record if isinstance(record, StepInvocation) and not record.ended else None
+        except Exception as exc:  # noqa: BLE001
+            report("langchain.retriever_record", exc)
+            return None
+
+    def retrieve(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        record = self._retriever_record(kwargs)
+        if record is None:
+            return wrapped(*args, **kwargs)
+        with self.recorder.activate(record):
+            return wrapped(*args, **kwargs)
+
+    async def aretrieve(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        record = self._retriever_record(kwargs)
+        if record is None:
+            return await wrapped(*args, **kwargs)
+        with self.recorder.activate(record):
+            return await wrapped(*args, **kwargs)
+
     # ---- LangGraph agents ----------------------------------------------------------------
 
     def graph_stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -183,11 +241,12 @@ class Wrappers:
         iterator = wrapped(*args, **kwargs)
         return _with_aslot(iterator, AGENT_SLOT, [True]) if _is_agent_graph(instance) else iterator
 
-    def _ensure_wrapped(self, cls: type, name: str, wrapper: Callable[..., Any]) -> None:
+    def _ensure_wrapped(self, cls: type, name: str, wrapper: Callable[..., Any],
+                        skip: Optional[Callable[[type], bool]] = None) -> None:
         try:
             owner = next((k for k in cls.__mro__ if name in k.__dict__), None)
-            if owner is None or getattr(owner, "__module__", "").startswith("langchain_core."):
-                return  # the base raises NotImplementedError; LangChain falls back to generate
+            if owner is None or (skip or _core_model)(owner):
+                return
             key = (owner, name)
             if key in self._lazy:
                 return
@@ -204,6 +263,17 @@ class Wrappers:
             for owner, name in self._lazy:
                 unwrap(owner, name)
             self._lazy.clear()
+
+
+def _core_model(owner: type) -> bool:
+    """A model's base ``_stream`` raises NotImplementedError; LangChain falls back to generate."""
+    return getattr(owner, "__module__", "").startswith("langchain_core.")
+
+
+def _abstract_retriever(owner: type) -> bool:
+    """``BaseRetriever``'s own methods: abstract, or (async) running the sync one in a thread
+    with the context copied, where the wrapped sync method activates the span."""
+    return owner.__name__ == "BaseRetriever" and owner.__module__ == "langchain_core.retrievers"
 
 
 def _is_agent_graph(graph: Any) -> bool:

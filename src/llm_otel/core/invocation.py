@@ -62,6 +62,10 @@ class LLMInvocation:
     cache_creation_input_tokens: Optional[int] = None
     reasoning_output_tokens: Optional[int] = None
     usage_estimated: bool = False  # set by the core when it counted tokens itself
+    # True when another record carries this call's request: one request answered several
+    # framework runs (a completion LLM's batch). The core then keeps the span but neither
+    # estimates its tokens nor records its metrics nor runs the end hooks (cost, usage()).
+    counted_elsewhere: bool = False
 
     server_address: Optional[str] = None
     server_port: Optional[int] = None
@@ -81,6 +85,7 @@ class LLMInvocation:
     first_chunk_perf: Optional[float] = None
     chunk_perfs: Optional[List[float]] = None
     parent: Optional["LLMInvocation"] = None  # set when a framework already records this call
+    usage_merged: bool = False  # an SDK record's usage was merged in (a second one adds to it)
     ended: bool = False
 
     @property

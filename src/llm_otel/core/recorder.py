@@ -138,10 +138,11 @@ class Recorder:
     def _finish_llm(self, inv: LLMInvocation) -> None:
         end_perf = time.perf_counter()
         span = inv.span
+        counted = not inv.counted_elsewhere
         try:
-            if inv.error_type is None:
+            if inv.error_type is None and counted:
                 _estimate_usage(inv)
-            for hook in _end_hooks:
+            for hook in _end_hooks if counted else ():
                 try:
                     hook(inv)
                 except Exception as exc:  # noqa: BLE001
@@ -152,7 +153,8 @@ class Recorder:
         finally:  # a record we cannot read must not leave its span open
             if span is not None:
                 span.end()
-        self._record_metrics(inv, end_perf)
+        if counted:
+            self._record_metrics(inv, end_perf)
 
     def _record_metrics(self, inv: LLMInvocation, end_perf: float) -> None:
         attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider}
@@ -476,8 +478,11 @@ def _merge_into(owner: LLMInvocation, sdk: LLMInvocation) -> None:
         for name in _USAGE_FIELDS:  # exact usage from the API beats a framework's estimate
             value = getattr(sdk, name)
             if value is not None:
-                setattr(owner, name, value)
+                # a second request under one framework call (a batch split in chunks) adds up
+                previous = getattr(owner, name) if owner.usage_merged else None
+                setattr(owner, name, value + previous if previous is not None else value)
         owner.usage_estimated = False
+        owner.usage_merged = True
     for key, value in sdk.extra.items():
         owner.extra.setdefault(key, value)
     if owner.span is not None and owner.span.is_recording():
