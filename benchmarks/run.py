@@ -113,7 +113,10 @@ def main() -> int:
         rows += _run(["bench.py", "--contender", contender, *extra, *common], dict(base_env, **CONTENT_OFF), log)
     if "content" not in skip:
         for contender in [c for c in contenders if c != "floor"]:
-            print(f"[{contender}, content on]", file=sys.stderr)
+            # off and on back to back, so the pair shares the machine's conditions
+            print(f"[{contender}, content off then on]", file=sys.stderr)
+            rows += _run(["bench.py", "--contender", contender, "--cases", "chat,stream",
+                          "--label", f"{contender}:content-off", *common], dict(base_env, **CONTENT_OFF), log)
             rows += _run(["bench.py", "--contender", contender, "--cases", "chat,stream",
                           "--label", f"{contender}+content", *common], dict(base_env, **CONTENT_ON), log)
     if "exporters" not in skip and "llm-otel" in contenders:
@@ -239,14 +242,15 @@ def render(rows: List[Dict[str, Any]], quick: bool = False, seconds: float = 0.0
 
     content = [c for c in present if f"{c}+content" in by]
     if content:
-        add("Content capture on (each contender's own switch), overhead per call in microseconds:")
+        add("Content capture off and on (each contender's own switch), overhead per call in microseconds:")
         add("")
         add("| case | " + " | ".join(f"{c} off" + " | " + f"{c} on" for c in content) + " |")
         add("|" + "---|" * (1 + 2 * len(content)))
         for case in ("chat", "stream"):
             cells = [CASE_NAMES[case]]
             for c in content:
-                cells += [_us(by[c].get(case)), _us(by[f"{c}+content"].get(case))]
+                off = by.get(f"{c}:content-off", by[c])  # the off run made next to the on run, if any
+                cells += [_us(off.get(case)), _us(by[f"{c}+content"].get(case))]
             add("| " + " | ".join(cells) + " |")
         add("")
 
