@@ -33,6 +33,8 @@ STREAM_CLOSED = "llm_otel.stream.closed_early"
 # on the runs of a completion batch after the first: answered by the same request, whose
 # usage (and metrics) the first run's span carries
 SHARED_REQUEST = "llm_otel.request.shared"
+_USAGE = frozenset(("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+                    "reasoning_output_tokens"))
 MAX_DOCUMENT_IDS = 100
 # control flow, not failure: LangGraph raises these to interrupt or hand over
 _CONTROL_FLOW = {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
@@ -55,10 +57,10 @@ class _Run:
     A model run also keeps LangChain's input (messages or prompt) unconverted: it becomes
     semconv messages only if needed, for content capture or for counting tokens locally.
     ``owner`` is set on the runs of a completion batch after the first: the record of the
-    first run, which owns the one request they all share.
+    first run, which owns the one request they all share (``batch`` is set on that first run).
     """
 
-    __slots__ = ("record", "parent", "inputs", "convert", "owner")
+    __slots__ = ("record", "parent", "inputs", "convert", "owner", "batch")
 
     def __init__(self, record: Optional[Record], parent: Optional["_Run"]) -> None:
         self.record = record
@@ -66,6 +68,7 @@ class _Run:
         self.inputs: Any = None
         self.convert: Optional[Callable[[Any], List[Dict[str, Any]]]] = None
         self.owner: Optional[LLMInvocation] = None
+        self.batch = False
 
     def fill_inputs(self, inv: LLMInvocation) -> None:
         if self.convert is None or inv.input_messages is not None:
@@ -137,7 +140,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         """Several runs answered by one request (a completion LLM's batch): the first run's
         record owns it (the caller claims it); the others learn their owner. Returns the owner."""
         owner = self.llm(run_ids[0]) if run_ids else None
-        if owner is not None:
+        if owner is not None and len(run_ids) > 1:
+            self._runs[run_ids[0]].batch = True
             for run_id in run_ids[1:]:
                 run = self._runs.get(run_id)
                 if run is not None and isinstance(run.record, LLMInvocation):
@@ -212,8 +216,11 @@ class OTelCallbackHandler(BaseCallbackHandler):
         if not isinstance(inv, LLMInvocation) or inv.ended:
             return
         try:
+            batch = run.batch  # type: ignore[union-attr]
             for key, value in extract.llm_result(response).items():
-                if getattr(inv, key, None) is None:  # what the SDK underneath merged in wins
+                # what the SDK underneath merged in wins, except a batch's usage: LangChain sums
+                # it over the requests a large batch is split into (the SDK merge kept the last)
+                if getattr(inv, key, None) is None or (batch and key in _USAGE):
                     setattr(inv, key, value)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
             report("langchain.llm_result", exc)

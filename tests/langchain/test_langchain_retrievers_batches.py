@@ -205,7 +205,7 @@ def _completion_spans(got):
     return [s for s in got if s.attributes.get("gen_ai.operation.name") == "text_completion"]
 
 
-def _assert_batch_counted_once(got, metric_reader, usage_block, served):
+def _assert_batch_counted_once(got, metric_reader, usage_block, served, sdk=True):
     requests = [resp for path, _, resp in served if path.endswith("/completions")]
     prompt = sum(r["usage"]["prompt_tokens"] for r in requests)
     completion = sum(r["usage"]["completion_tokens"] for r in requests)
@@ -219,7 +219,8 @@ def _assert_batch_counted_once(got, metric_reader, usage_block, served):
         assert span.attributes["llm_otel.request.shared"] is True
         assert "gen_ai.usage.input_tokens" not in span.attributes
         assert "gen_ai.usage.output_tokens" not in span.attributes
-        assert span.attributes["gen_ai.response.id"] == requests[0]["id"]
+        if sdk:  # LangChain's completion result carries no response id: the SDK's record does
+            assert span.attributes["gen_ai.response.id"] == requests[0]["id"]
     assert metric_reader.total(TOKENS, gen_ai__token__type="input") == prompt
     assert metric_reader.total(TOKENS, gen_ai__token__type="output") == completion
     assert metric_reader.count(DURATION) == len(requests)
@@ -258,6 +259,21 @@ def test_batch_split_in_two_requests_adds_both_usages(spans, metric_reader, stan
     assert metric_reader.total(TOKENS, gen_ai__token__type="output") == sum(r["usage"]["completion_tokens"]
                                                                           for r in requests)
     assert used.total_tokens == sum(r["usage"]["total_tokens"] for r in requests)
+    assert metric_reader.count(DURATION) == 1 and used.requests == 1  # one claimed record
+
+
+def test_batch_without_the_sdk_instrumentor_is_counted_once(spans, metric_reader, standin_url,
+                                                            openai_instrumented):
+    """LangChain alone: its result carries the request's usage on the first run only."""
+    url, journal = standin_url
+    openai_instrumented.uninstrument()
+    try:
+        with llm_otel.usage() as used:
+            completion_llm(url).batch(PROMPTS)
+    finally:
+        openai_instrumented.instrument()
+    assert len(journal) == 1
+    _assert_batch_counted_once(spans(), metric_reader, used, journal, sdk=False)
 
 
 def test_failed_batch_request_is_one_failure(spans, metric_reader, standin_url):

@@ -85,7 +85,6 @@ class LLMInvocation:
     first_chunk_perf: Optional[float] = None
     chunk_perfs: Optional[List[float]] = None
     parent: Optional["LLMInvocation"] = None  # set when a framework already records this call
-    usage_merged: bool = False  # an SDK record's usage was merged in (a second one adds to it)
     ended: bool = False
 
     @property

@@ -478,11 +478,8 @@ def _merge_into(owner: LLMInvocation, sdk: LLMInvocation) -> None:
         for name in _USAGE_FIELDS:  # exact usage from the API beats a framework's estimate
             value = getattr(sdk, name)
             if value is not None:
-                # a second request under one framework call (a batch split in chunks) adds up
-                previous = getattr(owner, name) if owner.usage_merged else None
-                setattr(owner, name, value + previous if previous is not None else value)
+                setattr(owner, name, value)
         owner.usage_estimated = False
-        owner.usage_merged = True
     for key, value in sdk.extra.items():
         owner.extra.setdefault(key, value)
     if owner.span is not None and owner.span.is_recording():
