@@ -139,9 +139,12 @@ class OTelCallbackHandler(BaseCallbackHandler):
     def share_request(self, run_ids: List[Any]) -> Optional[LLMInvocation]:
         """Several runs answered by one request (a completion LLM's batch): the first run's
         record owns it (the caller claims it); the others learn their owner. Returns the owner."""
-        owner = self.llm(run_ids[0]) if run_ids else None
-        if owner is not None and len(run_ids) > 1:
-            self._runs[run_ids[0]].batch = True
+        first = self._runs.get(run_ids[0]) if run_ids and run_ids[0] is not None else None
+        owner = first.record if first is not None else None
+        if not isinstance(owner, LLMInvocation) or owner.ended:
+            return None
+        if len(run_ids) > 1:
+            first.batch = True
             for run_id in run_ids[1:]:
                 run = self._runs.get(run_id)
                 if run is not None and isinstance(run.record, LLMInvocation):
