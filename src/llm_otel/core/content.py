@@ -77,9 +77,31 @@ def _exportable(value: Any) -> Any:
     return value
 
 
+def _clean_already(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value.isascii()
+    if kind is float or kind is bool:
+        return True
+    if kind is int:
+        return _INT64[0] <= value <= _INT64[1]
+    return False
+
+
 def utf8_attributes(attrs: Dict[str, Any]) -> Dict[str, Any]:
     """``attrs`` as OTLP can encode them: strings (keys, values, list items) UTF-8 safe,
-    integers outside int64 as strings."""
+    integers outside int64 as strings. The common case (ASCII, small ints) is checked
+    without copying: this runs twice per span."""
+    for key, value in attrs.items():
+        if not (type(key) is str and key.isascii()):
+            break
+        if _clean_already(value):
+            continue
+        if isinstance(value, (list, tuple)) and all(_clean_already(v) for v in value):
+            continue
+        break
+    else:
+        return attrs
     out: Dict[str, Any] = {}
     for key, value in attrs.items():
         if isinstance(value, (list, tuple)):
