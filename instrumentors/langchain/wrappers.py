@@ -11,6 +11,7 @@ LangGraph nodes see their own span.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Iterator, List, Optional, Set, Tuple
 
@@ -21,6 +22,7 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from llm_otel.core.guard import report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation
+from llm_otel.core.iteration import each_step, each_step_async
 
 from .handler import AGENT_SLOT, RETRIEVER_SLOT, STREAM_SLOT, OTelCallbackHandler
 
@@ -284,34 +286,9 @@ def _is_agent_graph(graph: Any) -> bool:
 
 def _with_slot(iterator: Iterator[Any], var: ContextVar, slot: List[Any]) -> Iterator[Any]:
     """Run each step of a stream with ``var`` set to ``slot`` (set and reset in one frame)."""
-    try:
-        while True:
-            token = var.set(slot)
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-            finally:
-                var.reset(token)
-            yield item
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+    return each_step(iterator, partial(var.set, slot), var.reset)
 
 
-async def _with_aslot(iterator: AsyncIterator[Any], var: ContextVar, slot: List[Any]) -> AsyncIterator[Any]:
-    try:
-        while True:
-            token = var.set(slot)
-            try:
-                item = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                var.reset(token)
-            yield item
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+def _with_aslot(iterator: AsyncIterator[Any], var: ContextVar, slot: List[Any]) -> AsyncIterator[Any]:
+    return each_step_async(iterator, partial(var.set, slot), var.reset)
+

@@ -27,6 +27,7 @@ from opentelemetry import trace
 
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core.iteration import wrapped_by_each_step
 from llm_otel.core.recorder import Recorder, suppressed
 
 from . import extract as ex
@@ -544,8 +545,7 @@ def _stream_in_context(result: Any, record: StepInvocation) -> None:
     if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse") or record.span is None:
         return
     gen = getattr(result, "response_gen", None)
-    code = getattr(gen, "gi_code", None) or getattr(gen, "ag_code", None)
-    if code is _in_context.__code__ or code is _ain_context.__code__:
+    if wrapped_by_each_step(gen):
         return  # already wrapped by the synthesizer under this query
     ctx = trace.set_span_in_context(record.span)
     if inspect.isgenerator(gen):

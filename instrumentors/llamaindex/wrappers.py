@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, AsyncIterator, Iterator
 
 from opentelemetry import context as otel_context
 
 from llm_otel.core.guard import guarded
 from llm_otel.core.invocation import StepInvocation
+from llm_otel.core.iteration import each_step, each_step_async
 from llm_otel.core.recorder import Recorder, suppressed
 
 from . import extract as ex
@@ -148,34 +150,9 @@ def _count(step: StepInvocation, key: str, value: Any) -> None:
 
 def _in_context(gen: Iterator[Any], ctx: Any) -> Iterator[Any]:
     """Each ``next`` runs with ``ctx`` attached, detached before the value is handed out."""
-    try:
-        while True:
-            token = otel_context.attach(ctx)
-            try:
-                item = next(gen)
-            except StopIteration:
-                return
-            finally:
-                otel_context.detach(token)
-            yield item
-    finally:
-        close = getattr(gen, "close", None)
-        if close is not None:
-            close()
+    return each_step(gen, partial(otel_context.attach, ctx), otel_context.detach)
 
 
-async def _ain_context(agen: AsyncIterator[Any], ctx: Any) -> AsyncIterator[Any]:
-    try:
-        while True:
-            token = otel_context.attach(ctx)
-            try:
-                item = await agen.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                otel_context.detach(token)
-            yield item
-    finally:
-        aclose = getattr(agen, "aclose", None)
-        if aclose is not None:
-            await aclose()
+def _ain_context(agen: AsyncIterator[Any], ctx: Any) -> AsyncIterator[Any]:
+    return each_step_async(agen, partial(otel_context.attach, ctx), otel_context.detach)
+
