@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from e2e_support import standin_server
+from support.standin import running_standin
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -23,11 +24,8 @@ TOOLS = [{"type": "function", "function": {
 
 @pytest.fixture(scope="module")
 def server():
-    journal: list = []
-    srv, url = standin_server.start(journal=journal)
-    yield url, journal
-    srv.shutdown()
-    srv.server_close()
+    with running_standin() as served:
+        yield served
 
 
 @pytest.fixture

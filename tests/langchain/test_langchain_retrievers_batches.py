@@ -7,10 +7,7 @@ real SDK, real LangChain) and recorded traffic.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from typing import List
 
 import pytest
@@ -24,6 +21,7 @@ from langchain_openai import OpenAI, OpenAIEmbeddings
 from lc_support import named, one, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
+from support.standin import running_standin, standin_server as standin
 
 import llm_otel
 from llm_otel.instrumentors.openai import OpenAIInstrumentor
@@ -34,16 +32,6 @@ KEY = "sk-test-not-a-real-key"
 tracer = trace.get_tracer("test")
 
 
-def _load_standin():
-    path = Path(__file__).resolve().parents[2] / "examples" / "standin_server.py"
-    spec = importlib.util.spec_from_file_location("llm_otel_test_standin", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-standin = _load_standin()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,11 +46,8 @@ def openai_instrumented():
 
 @pytest.fixture(scope="module")
 def server():
-    journal: list = []
-    srv, url = standin.start(journal=journal)
-    yield url, journal
-    srv.shutdown()
-    srv.server_close()
+    with running_standin() as served:
+        yield served
 
 
 @pytest.fixture
