@@ -31,7 +31,12 @@ _PATCHES: List[Tuple[str, str, str]] = [
 
 
 def _handlers(tracker: Any) -> Tuple[Any, Any]:
-    """A span handler and an event handler (pydantic models, as the dispatcher expects)."""
+    """A span handler and an event handler (pydantic models, as the dispatcher expects).
+
+    The methods call ``tracker`` from this closure rather than through ``self._tracker``:
+    a pydantic private attribute is read through ``BaseModel.__getattr__``, which raises
+    and catches an AttributeError on every read, three times per LlamaIndex span."""
+    enter, exit_, drop, on_event = tracker.enter, tracker.exit, tracker.drop, tracker.event
     from llama_index.core.instrumentation.event_handlers import BaseEventHandler
     from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
     from pydantic import PrivateAttr
@@ -51,15 +56,15 @@ def _handlers(tracker: Any) -> Tuple[Any, Any]:
 
         def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Optional[str] = None,
                        tags: Any = None, **kwargs: Any) -> None:
-            self._tracker.enter(id_, bound_args, instance, parent_id)
+            enter(id_, bound_args, instance, parent_id)
 
         def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
                       **kwargs: Any) -> None:
-            self._tracker.exit(id_, result)
+            exit_(id_, result)
 
         def span_drop(self, id_: str, bound_args: Any, instance: Any = None, err: Any = None,
                       **kwargs: Any) -> None:
-            self._tracker.drop(id_, err)
+            drop(id_, err)
 
         def new_span(self, *args: Any, **kwargs: Any) -> None:  # unused: span_enter is overridden
             return None
@@ -86,7 +91,7 @@ def _handlers(tracker: Any) -> Tuple[Any, Any]:
             return "LLMOtelEventHandler"
 
         def handle(self, event: Any, **kwargs: Any) -> None:
-            self._tracker.event(event)
+            on_event(event)
 
     return LLMOtelSpanHandler(tracker), LLMOtelEventHandler(tracker)
 

@@ -97,10 +97,30 @@ def span_name(id_: str) -> Tuple[str, str]:
     return owner, method
 
 
+_KINDS: Dict[Tuple[int, type, str], Optional[str]] = {}
+
+
 def classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
-    """The kind of work a LlamaIndex span is, or None for plumbing we keep out of the tree."""
+    """The kind of work a LlamaIndex span is, or None for plumbing we keep out of the tree.
+
+    The answer depends only on the instance's class and the method, so it is cached per
+    (classes, class, method): a query opens a dozen LlamaIndex spans and each answer
+    otherwise takes up to a dozen ABC ``isinstance`` checks."""
     if instance is None or method.startswith("_") and method not in _PRIVATE_OK:
         return None
+    key = (id(classes), type(instance), method)
+    try:
+        return _KINDS[key]
+    except KeyError:
+        pass
+    kind = _classify(classes, instance, method)
+    if len(_KINDS) >= 4096:  # a bound on odd apps that make classes on the fly
+        _KINDS.clear()
+    _KINDS[key] = kind
+    return kind
+
+
+def _classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
     if isinstance(instance, classes.llm):
         if method in _LLM_CHAT:
             return "chat"
