@@ -97,7 +97,7 @@ def span_name(id_: str) -> Tuple[str, str]:
     return owner, method
 
 
-_KINDS: Dict[Tuple[int, type, str], Optional[str]] = {}
+_KINDS: Dict[Tuple[Classes, type, str], Optional[str]] = {}
 
 
 def classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
@@ -108,7 +108,7 @@ def classify(classes: Classes, instance: Any, method: str) -> Optional[str]:
     otherwise takes up to a dozen ABC ``isinstance`` checks."""
     if instance is None or method.startswith("_") and method not in _PRIVATE_OK:
         return None
-    key = (id(classes), type(instance), method)
+    key = (classes, type(instance), method)  # the Classes object itself: an id could be reused
     try:
         return _KINDS[key]
     except KeyError:
