@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+TOKENS = "gen_ai.client.token.usage"
+DURATION = "gen_ai.client.operation.duration"
+
 
 def tree(spans):
     """{span name: parent span name} plus the spans by name (names may repeat: lists)."""

@@ -18,30 +18,18 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_openai import OpenAI, OpenAIEmbeddings
-from lc_support import named, one, parent_of
+from lc_support import DURATION, TOKENS, named, one, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
 from support.standin import running_standin, standin_server as standin
 
 import llm_otel
-from llm_otel.instrumentors.openai import OpenAIInstrumentor
 
-TOKENS = "gen_ai.client.token.usage"
-DURATION = "gen_ai.client.operation.duration"
 KEY = "sk-test-not-a-real-key"
 tracer = trace.get_tracer("test")
 
 
-
-
-@pytest.fixture(scope="module", autouse=True)
-def openai_instrumented():
-    inst = OpenAIInstrumentor()
-    already = inst.is_instrumented_by_opentelemetry
-    inst.instrument()
-    yield inst
-    if not already:
-        inst.uninstrument()
+pytestmark = pytest.mark.usefixtures("openai_instrumented")
 
 
 @pytest.fixture(scope="module")

@@ -12,25 +12,14 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
-from lc_support import one, parent_of
+from lc_support import DURATION, TOKENS, one, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
 
-from llm_otel.instrumentors.openai import OpenAIInstrumentor
-
-TOKENS = "gen_ai.client.token.usage"
-DURATION = "gen_ai.client.operation.duration"
 tracer = trace.get_tracer("test")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def openai_instrumented():
-    inst = OpenAIInstrumentor()
-    already = inst.is_instrumented_by_opentelemetry
-    inst.instrument()
-    yield inst
-    if not already:
-        inst.uninstrument()
+pytestmark = pytest.mark.usefixtures("openai_instrumented")
 
 
 def chat_openai(url, **kwargs):
