@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from llm_otel import config
 from llm_otel.core.invocation import LLMInvocation
 
-from .utils import (arg, get, integer, new_invocation, output_type, parse_arguments,
+from .utils import (arg, get, integer, keep_stream_text, new_invocation, output_type, parse_arguments,
                     response_extras, stop_sequences, text_part)
 
 OPERATION = "chat"
@@ -228,10 +228,7 @@ class StreamState:
 
     def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
         self.kwargs = kwargs
-        options = arg(kwargs, "stream_options")
-        usage_requested = bool(get(options, "include_usage")) if options is not None else False
-        # text deltas are kept only if recorded, or if the stream will carry no usage
-        self.keep_text = config.settings().capture_content or not usage_requested
+        self.keep_text = keep_stream_text(kwargs)
         self.choices: Dict[int, _Choice] = {}
         self.usage: Any = None
         self.seen_first = False

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from llm_otel import config
 from llm_otel.core.invocation import LLMInvocation
 
-from .utils import arg, get, integer, new_invocation, response_extras, stop_sequences, text_part
+from .utils import arg, get, integer, keep_stream_text, new_invocation, response_extras, stop_sequences, text_part
 
 OPERATION = "text_completion"
 
@@ -61,9 +61,7 @@ class StreamState:
 
     def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
         self.kwargs = kwargs
-        options = arg(kwargs, "stream_options")
-        usage_requested = bool(get(options, "include_usage")) if options is not None else False
-        self.keep_text = config.settings().capture_content or not usage_requested
+        self.keep_text = keep_stream_text(kwargs)
         self.texts: Dict[int, List[str]] = {}
         self.reasons: Dict[int, str] = {}
         self.usage: Any = None

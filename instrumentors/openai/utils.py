@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
+from llm_otel import config
 from llm_otel.core.invocation import LLMInvocation
 
 
@@ -141,3 +142,11 @@ def response_extras(inv: LLMInvocation, response: Any) -> None:
 
 def text_part(text: str) -> Dict[str, Any]:
     return {"type": "text", "content": text}
+
+
+def keep_stream_text(kwargs: Dict[str, Any]) -> bool:
+    """Whether a stream's text deltas are worth keeping: recorded as content, or needed
+    for a local token count because the stream will carry no usage."""
+    options = arg(kwargs, "stream_options")
+    usage_requested = bool(get(options, "include_usage")) if options is not None else False
+    return config.settings().capture_content or not usage_requested
