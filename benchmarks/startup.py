@@ -19,7 +19,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 from time import perf_counter
-from typing import Dict, List
+from typing import List
 
 HERE = Path(__file__).resolve().parent
 

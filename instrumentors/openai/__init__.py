@@ -8,7 +8,7 @@ the core records them. Nothing here imports ``openai`` until instrumentation sta
 from __future__ import annotations
 
 import sys
-from typing import Any, Collection, Dict, List, Set, Tuple
+from typing import Any, Collection, Dict, Set, Tuple
 
 from llm_otel.core import instrumentor as _core
 from llm_otel.core.instrumentor import LibraryInstrumentor

@@ -1,6 +1,5 @@
 """The recorder on its own: records in, spans and metrics out."""
 
-import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 

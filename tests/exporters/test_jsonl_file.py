@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExportResult

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
-from lc_support import DURATION, TOKENS, one, parent_of
+from lc_support import DURATION, TOKENS, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
 

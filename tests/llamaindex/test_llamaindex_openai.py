@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from li_support import gen_ai, one, parent_of, roots
+from li_support import gen_ai, parent_of, roots
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import ChatMessage
 from llama_index.core.schema import TextNode

@@ -8,10 +8,10 @@ import httpx
 import openai
 import pytest
 import wrapt
-from opentelemetry import context, trace
+from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from llm_otel.instrumentors.openai import OpenAIInstrumentor, instrument_client, uninstrument_client
+from llm_otel.instrumentors.openai import instrument_client, uninstrument_client
 from oai_support import llm_spans
 
 JOKE = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
@@ -181,7 +181,6 @@ def _raise(exc_type):
 @pytest.mark.parametrize("async_", [False, True])
 async def test_errors_pass_through(handler, exc_type, async_, spans, metric_reader):
     client = _failing_client(handler, async_)
-    captured = {}
 
     create = client.chat.completions.create
     with pytest.raises(exc_type) as caught:

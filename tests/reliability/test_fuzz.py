@@ -33,7 +33,7 @@ COUNTS = {}  # test name -> examples run (reported in docs/reliability.md)
 REPORTS = set()  # where our guard swallowed a fault of ours (reported, not fatal)
 
 from rel_strategies import (ANY, ARGS_JSON, CHAT_BODY, CHAT_KWARGS, DATA_URL, EMBEDDINGS_BODY, INTS, MODES,  # noqa: E402
-                            NUMBERS, RESPONSES_BODY, TEXT, TOOL_CALL, Unprintable, maybe, obj)
+                            RESPONSES_BODY, TEXT, Unprintable, maybe, obj)
 
 
 @pytest.fixture
