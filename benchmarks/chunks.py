@@ -75,17 +75,16 @@ def main() -> int:
     out = {"kind": "chunk", "chunks": N, "bare_iterator_us": bare,
            "floor_hook_us": _best(floor_stream) - bare}
     try:
-        from llm_otel.core.recorder import get_recorder
+        from llm_otel.core import get_recorder
         from llm_otel.instrumentors.openai import chat
         from llm_otel.instrumentors.openai.streams import TracedStream, Tracker
 
         recorder = get_recorder(pipeline.tracer_provider, pipeline.meter_provider)
-        resource = work.client.chat.completions
-        kwargs = dict(work.chat_kwargs, stream=True, stream_options={"include_usage": True})
+        body = dict(work.chat_kwargs, stream=True, stream_options={"include_usage": True})
 
-        def ours(kw: Any = kwargs) -> Any:
-            inv = recorder.start_llm(chat.start(resource, kw))
-            return TracedStream(iter(many), Tracker(recorder, inv, chat.StreamState(inv, kw)))
+        def ours(kw: Any = body) -> Any:
+            op = recorder.start(chat.start(work.client, kw, None))
+            return TracedStream(iter(many), Tracker(op, chat.StreamState(op)))
 
         out["llm_otel_hook_us"] = _best(ours) - bare
         no_usage = dict(work.chat_kwargs, stream=True)

@@ -85,3 +85,15 @@ def capture_content(monkeypatch):
 def recordings() -> Path:
     assert RECORDINGS.is_dir(), f"recorded traffic not found at {RECORDINGS}"
     return RECORDINGS
+
+
+@pytest.fixture(params=["separate", "report"])
+def estimate_mode(request, monkeypatch):
+    """Run a test under both ways local token estimates are reported: ``separate`` (the
+    default: own attributes, never usage) and ``report`` (opted in: gen_ai.usage.*, marked)."""
+    monkeypatch.setenv(config.ESTIMATED_USAGE_ENV, request.param)
+    config.reload()
+    yield request.param
+    monkeypatch.delenv(config.ESTIMATED_USAGE_ENV)
+    config.reload()
+

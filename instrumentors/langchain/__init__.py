@@ -14,8 +14,7 @@ from typing import Any, Collection, List, Optional, Tuple
 
 import wrapt
 
-from llm_otel.core.instrumentor import LibraryInstrumentor, patch, unpatch
-from llm_otel.core.recorder import get_recorder
+from llm_otel.core import LibraryInstrumentor, get_recorder, patch, unpatch
 
 _PATCHES: List[Tuple[str, str, str]] = [
     # (module, "Class.method", Wrappers method)
@@ -71,6 +70,10 @@ class LangChainInstrumentor(LibraryInstrumentor):
         for module, name, method in patches:
             if patch(module, name, getattr(wrappers, method)):
                 self._applied.append((module, name))
+
+    def _rebind(self, recorder: Any) -> None:
+        if self._handler is not None:
+            self._handler.recorder = recorder
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module, name in self._applied:

@@ -7,7 +7,7 @@ integrations differ by version, and a missing field must cost a value, never the
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 # LangChain's ``ls_provider`` -> the GenAI conventions' ``gen_ai.provider.name``
 _PROVIDERS = {
@@ -40,7 +40,6 @@ _INTERNAL_TAG_PREFIXES = ("seq:step:", "map:key:", "langsmith:", "graph:step:", 
 # metadata LangChain / LangSmith / LangGraph add themselves (read separately where useful)
 _INTERNAL_METADATA_PREFIXES = ("ls_", "langgraph_", "checkpoint_", "lc_", "__")
 _INTERNAL_METADATA = {"checkpoint_ns", "checkpoint_id", "run_attempt"}
-MAX_METADATA_KEYS = 32
 
 
 def provider(metadata: Mapping[str, Any], params: Mapping[str, Any]) -> str:
@@ -301,42 +300,36 @@ def llm_result(result: Any) -> Dict[str, Any]:
 # ---- tags, metadata, documents -----------------------------------------------------------
 
 
-def run_attributes(tags: Optional[List[str]], metadata: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """The user's RunnableConfig tags and metadata, without LangChain's own bookkeeping."""
-    attrs: Dict[str, Any] = {}
-    user_tags = [t for t in tags or () if isinstance(t, str) and not t.startswith(_INTERNAL_TAG_PREFIXES)]
-    if user_tags:
-        attrs["llm_otel.tags"] = user_tags
-    count = 0
+def user_tags(tags: Optional[List[str]]) -> Optional[List[str]]:
+    """The user's RunnableConfig tags, without the ones LangChain adds itself."""
+    user = [t for t in tags or () if isinstance(t, str) and not t.startswith(_INTERNAL_TAG_PREFIXES)]
+    return user or None
+
+
+def user_metadata(metadata: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The user's RunnableConfig metadata, without LangChain's own bookkeeping."""
+    out: Dict[str, Any] = {}
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or key.startswith(_INTERNAL_METADATA_PREFIXES) or key in _INTERNAL_METADATA:
             continue
-        if value is None:
-            continue
-        attrs["llm_otel.metadata." + key] = value
-        count += 1
-        if count >= MAX_METADATA_KEYS:
-            break
-    return attrs
+        if value is not None:
+            out[key] = value
+    return out or None
 
 
-def documents(docs: Any) -> Tuple[int, List[str], List[Dict[str, Any]]]:
-    """Count, ids and (for content capture) contents of retrieved documents."""
-    docs = list(docs or ())
-    ids: List[str] = []
-    contents: List[Dict[str, Any]] = []
-    for doc in docs:
+def documents(docs: Any) -> List[Dict[str, Any]]:
+    """Retrieved documents: id (when known), content and metadata each."""
+    out: List[Dict[str, Any]] = []
+    for doc in docs or ():
         meta = getattr(doc, "metadata", None) or {}
         doc_id = getattr(doc, "id", None) or (meta.get("id") if isinstance(meta, Mapping) else None)
-        if doc_id is not None:
-            ids.append(str(doc_id))
         item: Dict[str, Any] = {"content": getattr(doc, "page_content", None)}
         if doc_id is not None:
             item["id"] = str(doc_id)
         if meta:
             item["metadata"] = meta
-        contents.append(item)
-    return len(docs), ids, contents
+        out.append(item)
+    return out
 
 
 def tool_output(output: Any) -> Any:

@@ -1,28 +1,22 @@
 """The wrappers: our handler in every callback manager, and run spans current *inside* runs.
 
-Context is attached only around code that runs inside a run and detached in the same
-context: around the model methods that call the SDK (with ``claim=True``, so the OpenAI
-instrumentor's record merges into the LangChain LLM record), around a retriever's
-``_get_relevant_documents`` (its query embedding nests under it), and in the throw-away context
-LangChain copies for a run's children (``_set_config_context``), so tools, lambdas and
-LangGraph nodes see their own span.
+A run's operation is made current only around code that runs inside the run: around the
+model methods that call the SDK (claimed, so the OpenAI instrumentor's call contributes to the
+LangChain LLM operation), around a retriever's ``_get_relevant_documents`` (its query
+embedding nests under it), and in the throw-away context LangChain copies for a run's children
+(``_set_config_context``), so tools, lambdas and LangGraph nodes see their own span.
 """
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Iterator, List, Optional, Set, Tuple
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 
-from llm_otel.core.guard import report
-from llm_otel.core.invocation import LLMInvocation, StepInvocation
-from llm_otel.core.iteration import each_step, each_step_async
+from llm_otel.core import ForkSafeLock, Operation, StepInvocation, each_step, each_step_async, report
 
 from .handler import AGENT_SLOT, RETRIEVER_SLOT, STREAM_SLOT, OTelCallbackHandler
 
@@ -32,9 +26,8 @@ class Wrappers:
 
     def __init__(self, handler: OTelCallbackHandler) -> None:
         self.handler = handler
-        self.recorder = handler.recorder
         self._lazy: Set[Tuple[type, str]] = set()
-        self._lazy_lock = threading.Lock()
+        self._lazy_lock = ForkSafeLock()
 
     # ---- BaseCallbackManager.__init__ --------------------------------------------------
 
@@ -64,34 +57,34 @@ class Wrappers:
         try:
             config = args[0] if args else kwargs.get("config")
             callbacks = config.get("callbacks") if isinstance(config, dict) else None
-            record = self.handler.record(getattr(callbacks, "parent_run_id", None))
-            if record is not None and record.span is not None and not record.ended:
-                otel_context.attach(trace.set_span_in_context(record.span))
+            op = self.handler.op(getattr(callbacks, "parent_run_id", None))
+            if op is not None and not op.ended:
+                op.attach_to_copied_context()
         except Exception as exc:  # noqa: BLE001
             report("langchain.config_context", exc)
         return result
 
     # ---- models: the SDK call sees the LLM span and the claim ------------------------------
 
-    def _llm(self, run_manager: Any) -> Optional[LLMInvocation]:
+    def _llm(self, run_manager: Any) -> Optional[Operation]:
         return self.handler.llm(getattr(run_manager, "run_id", None))
 
     def generate(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """``BaseChatModel._generate_with_cache(messages, stop, run_manager, ...)``."""
-        inv = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
-        if inv is None:
+        op = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
+        if op is None:
             return wrapped(*args, **kwargs)
-        with self.recorder.activate(inv, claim=True):
+        with op.current(claim=True):
             return wrapped(*args, **kwargs)
 
     async def agenerate(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        inv = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
-        if inv is None:
+        op = self._llm(kwargs.get("run_manager", args[2] if len(args) > 2 else None))
+        if op is None:
             return await wrapped(*args, **kwargs)
-        with self.recorder.activate(inv, claim=True):
+        with op.current(claim=True):
             return await wrapped(*args, **kwargs)
 
-    def _batch_owner(self, args: Any, kwargs: Any) -> Optional[LLMInvocation]:
+    def _batch_owner(self, args: Any, kwargs: Any) -> Optional[Operation]:
         """A completion LLM sends its batch of prompts as one request for several runs: the
         first run claims it (its span gets the SDK's data and the request's usage); the
         others are told so by the handler and count no tokens of their own."""
@@ -106,22 +99,22 @@ class Wrappers:
 
     def generate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``."""
-        inv = self._batch_owner(args, kwargs)
-        if inv is None:
+        op = self._batch_owner(args, kwargs)
+        if op is None:
             return wrapped(*args, **kwargs)
-        with self.recorder.activate(inv, claim=True):
+        with op.current(claim=True):
             return wrapped(*args, **kwargs)
 
     async def agenerate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        inv = self._batch_owner(args, kwargs)
-        if inv is None:
+        op = self._batch_owner(args, kwargs)
+        if op is None:
             return await wrapped(*args, **kwargs)
-        with self.recorder.activate(inv, claim=True):
+        with op.current(claim=True):
             return await wrapped(*args, **kwargs)
 
     # ``stream()`` calls the subclass's ``_stream`` without its run manager: the stream wrapper
     # opens a slot the handler fills on ``on_chat_model_start``, and ``_stream`` (wrapped on
-    # the subclass that defines it, on first use) activates the record found there.
+    # the subclass that defines it, on first use) makes the operation found there current.
 
     def stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         self._ensure_wrapped(type(instance), "_stream", self.inner_stream)
@@ -132,55 +125,23 @@ class Wrappers:
         self._ensure_wrapped(type(instance), "_stream", self.inner_stream)  # the default _astream runs it
         return _with_aslot(wrapped(*args, **kwargs), STREAM_SLOT, [None])
 
-    def _stream_record(self, kwargs: Any) -> Optional[LLMInvocation]:
-        inv = self._llm(kwargs.get("run_manager"))
-        if inv is None:
+    def _stream_op(self, kwargs: Any) -> Optional[Operation]:
+        op = self._llm(kwargs.get("run_manager"))
+        if op is None:
             slot = STREAM_SLOT.get()
-            inv = slot[0] if slot is not None else None
-        return inv if inv is not None and not inv.ended else None
+            op = slot[0] if slot is not None else None
+        return op if op is not None and not op.ended else None
 
     def inner_stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        inv = self._stream_record(kwargs)
+        """Each step of the model's stream runs with the LLM operation current and claimed."""
+        op = self._stream_op(kwargs)
         iterator = wrapped(*args, **kwargs)
-        return iterator if inv is None else self._activated(iterator, inv)
+        return iterator if op is None else op.each_step(iterator, claim=True)
 
     def inner_astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        inv = self._stream_record(kwargs)
+        op = self._stream_op(kwargs)
         iterator = wrapped(*args, **kwargs)
-        return iterator if inv is None else self._aactivated(iterator, inv)
-
-    def _activated(self, iterator: Iterator[Any], inv: LLMInvocation) -> Iterator[Any]:
-        """Each step of the model's stream runs with the LLM span current and claimed."""
-        activate = self.recorder.activate
-        try:
-            while True:
-                with activate(inv, claim=True):
-                    try:
-                        item = next(iterator)
-                    except StopIteration:
-                        return
-                yield item
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                with activate(inv, claim=True):
-                    close()
-
-    async def _aactivated(self, iterator: AsyncIterator[Any], inv: LLMInvocation) -> AsyncIterator[Any]:
-        activate = self.recorder.activate
-        try:
-            while True:
-                with activate(inv, claim=True):
-                    try:
-                        item = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        return
-                yield item
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                with activate(inv, claim=True):
-                    await aclose()
+        return iterator if op is None else op.each_step_async(iterator, claim=True)
 
     # ---- retrievers: the retrieval (query embedding, vector store) sees the retriever's span --
     # ``_get_relevant_documents`` is defined by each retriever class: wrapped on the class that
@@ -206,30 +167,30 @@ class Wrappers:
         finally:
             RETRIEVER_SLOT.reset(token)
 
-    def _retriever_record(self, kwargs: Any) -> Optional[StepInvocation]:
+    def _retriever_op(self, kwargs: Any) -> Optional[Operation]:
         try:
             run_id = getattr(kwargs.get("run_manager"), "run_id", None)
-            record = self.handler.record(run_id) if run_id is not None else None
-            if record is None:
+            op = self.handler.op(run_id) if run_id is not None else None
+            if op is None:
                 slot = RETRIEVER_SLOT.get()
-                record = slot[0] if slot is not None else None
-            return record if isinstance(record, StepInvocation) and not record.ended else None
+                op = slot[0] if slot is not None else None
+            return op if op is not None and isinstance(op.record, StepInvocation) and not op.ended else None
         except Exception as exc:  # noqa: BLE001
-            report("langchain.retriever_record", exc)
+            report("langchain.retriever_op", exc)
             return None
 
     def retrieve(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        record = self._retriever_record(kwargs)
-        if record is None:
+        op = self._retriever_op(kwargs)
+        if op is None:
             return wrapped(*args, **kwargs)
-        with self.recorder.activate(record):
+        with op.current():
             return wrapped(*args, **kwargs)
 
     async def aretrieve(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        record = self._retriever_record(kwargs)
-        if record is None:
+        op = self._retriever_op(kwargs)
+        if op is None:
             return await wrapped(*args, **kwargs)
-        with self.recorder.activate(record):
+        with op.current():
             return await wrapped(*args, **kwargs)
 
     # ---- LangGraph agents ----------------------------------------------------------------

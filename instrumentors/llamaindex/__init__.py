@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, List, Optional, Tuple
 
-from llm_otel.core.instrumentor import LibraryInstrumentor, patch, unpatch
-from llm_otel.core.recorder import get_recorder
+from llm_otel.core import LibraryInstrumentor, get_recorder, patch, unpatch
 
 _PATCHES: List[Tuple[str, str, str]] = [
     # (module, "Class.method", Wrappers method)
@@ -105,6 +104,7 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
     """
 
     _tracker: Optional[Any] = None
+    _wrappers: Optional[Any] = None
     _span_handler: Optional[Any] = None
     _event_handler: Optional[Any] = None
     _applied: List[Tuple[str, str]] = []
@@ -134,7 +134,13 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
             if patch(module, name, getattr(wrappers, method)):
                 applied.append((module, name))
         self._tracker, self._span_handler, self._event_handler = tracker, span_handler, event_handler
-        self._applied = applied
+        self._wrappers, self._applied = wrappers, applied
+
+    def _rebind(self, recorder: Any) -> None:
+        if self._tracker is not None:
+            self._tracker.recorder = recorder
+        if self._wrappers is not None:
+            self._wrappers.recorder = recorder
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from llama_index.core.instrumentation import get_dispatcher
@@ -147,7 +153,7 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
         if self._tracker is not None:
             self._tracker.enabled = False
             self._tracker.end_all()
-        self._tracker = self._span_handler = self._event_handler = None
+        self._tracker = self._span_handler = self._event_handler = self._wrappers = None
         self._applied = []
 
 

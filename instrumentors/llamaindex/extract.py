@@ -1,31 +1,34 @@
 """Plain data out of LlamaIndex objects: what a span is, and the fields of its record.
 
-Nothing here names an OTel attribute of the GenAI conventions; that is the core's job.
-The few ``llm_otel.llamaindex.*`` keys are the instrumentor's own free-form attributes.
+Nothing here names a telemetry key; that is the core's job. The facts LlamaIndex users
+know from its callbacks (event type, component, counts) travel as the records' ``extras``,
+which the core names under the framework's namespace.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-PREFIX = "llm_otel.llamaindex."
-EVENT_TYPE = PREFIX + "event_type"  # the CBEventType name LlamaIndex users know
-COMPONENT = PREFIX + "component"  # the class that ran
-DURATION_MS = PREFIX + "duration_ms"  # what LlamaIndex's debug handler prints per step
-CHUNKS = PREFIX + "chunks"  # chunks produced
-NODES = PREFIX + "nodes"  # nodes parsed / retrieved / returned
-INPUT_NODES = PREFIX + "input_nodes"
-DOCUMENTS = PREFIX + "documents"
-INPUTS = PREFIX + "inputs"  # texts embedded
-SUB_QUESTIONS = PREFIX + "sub_questions"
-TOP_K = PREFIX + "retrieval.top_k"
-NODE_IDS = PREFIX + "retrieval.node_ids"
-SCORES = PREFIX + "retrieval.scores"
-RERANK_TOP_N = PREFIX + "rerank.top_n"
-RERANK_MODEL = PREFIX + "rerank.model"
-TEMPLATE_VARS = PREFIX + "template.variables"
-TOOL_NAME = PREFIX + "sub_question.tool"
-STALE = PREFIX + "stale"  # ended by the handler: its end never came (bounded tables)
+FRAMEWORK = "llamaindex"
+# the records' extras (keys relative to the framework's namespace)
+EVENT_TYPE = "event_type"  # the CBEventType name LlamaIndex users know
+COMPONENT = "component"  # the class that ran
+DURATION_MS = "duration_ms"  # what LlamaIndex's debug handler prints per step
+CHUNKS = "chunks"  # chunks produced
+NODES = "nodes"  # nodes parsed / retrieved / returned
+INPUT_NODES = "input_nodes"
+DOCUMENTS = "documents"
+INPUTS = "inputs"  # texts embedded
+SUB_QUESTIONS = "sub_questions"
+TOP_K = "retrieval.top_k"
+NODE_IDS = "retrieval.node_ids"
+SCORES = "retrieval.scores"
+RERANK_TOP_N = "rerank.top_n"
+RERANK_MODEL = "rerank.model"
+TEMPLATE_VARS = "template.variables"
+TOOL_NAME = "sub_question.tool"
+TREE_CHILDREN = "tree.num_children"
+TREE_ROOTS = "tree.root_nodes"
 
 _LLM_CHAT = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _LLM_COMPLETE = frozenset({"complete", "acomplete", "stream_complete", "astream_complete"})
@@ -259,6 +262,22 @@ def prompt_message(prompt: Any) -> Dict[str, Any]:
     return {"role": "user", "parts": [{"type": "text", "content": str(prompt)}]}
 
 
+def llm_input(inv: Any, messages: Any, prompt: Any) -> None:
+    """Hand the call's messages (or prompt) to the core, converted only if needed."""
+    if messages is not None:
+        inv.set_input(messages, _messages_input)
+    elif prompt is not None:
+        inv.set_input(prompt, _prompt_input)
+
+
+def _messages_input(messages: Any, inv: Any) -> None:
+    inv.input_messages = [message(m) for m in messages]
+
+
+def _prompt_input(prompt: Any, inv: Any) -> None:
+    inv.input_messages = [prompt_message(prompt)]
+
+
 def _get(obj: Any, name: str) -> Any:
     if obj is None:
         return None
@@ -291,15 +310,20 @@ def llm_response(response: Any) -> Dict[str, Any]:
         or _int(extra.get("prompt_tokens"))
     out["output_tokens"] = _int(_get(usage, "completion_tokens")) or _int(_get(usage, "output_tokens")) \
         or _int(extra.get("completion_tokens"))
+    return out
+
+
+def output_content(response: Any, inv: Any) -> None:
+    """The message (or text) of a Chat/CompletionResponse as the output message."""
+    reasons = inv.finish_reasons
     finish = reasons[0] if reasons else "stop"
     msg = getattr(response, "message", None)
     if msg is not None:
-        out["output_messages"] = [message(msg, finish)]
+        inv.output_messages = [message(msg, finish)]
     else:
         text = getattr(response, "text", None)
-        out["output_messages"] = [{"role": "assistant", "parts": [{"type": "text", "content": text or ""}],
-                                   "finish_reason": finish}]
-    return out
+        inv.output_messages = [{"role": "assistant", "parts": [{"type": "text", "content": text or ""}],
+                                "finish_reason": finish}]
 
 
 def query_text(query: Any) -> Optional[str]:

@@ -1,13 +1,12 @@
 """LlamaIndex spans and events (``llama_index.core.instrumentation``) to llm-otel records.
 
 The tree is kept by LlamaIndex span id: ``span_enter`` gives each span its parent's id,
-so a record's parent is found in :attr:`Tracker.runs` even where the OTel context did
-not flow (a new task, a thread pool). Only the code *inside* a LlamaIndex span sees its
-OTel span: ``span_enter`` runs in the wrapped function's own frame and ``span_exit`` /
-``span_drop`` in the same frame for sync and async functions, so the context token is
-attached there and detached there. A private ContextVar, set next to it, proves the
-exit runs in the Context of the enter (a sync function that returns a Future exits in
-a done-callback); where it does not, nothing is detached and parenting stays by id.
+so a record's parent is found in :attr:`Tracker.runs` even where the context did not flow
+(a new task, a thread pool). Only the code *inside* a LlamaIndex span sees its operation:
+``span_enter`` runs in the wrapped function's own frame and ``span_exit`` / ``span_drop``
+in the same frame for sync and async functions, so the operation is attached there and
+detached there (the core drops a detach from another Context: a sync function that
+returns a Future exits in a done-callback; parenting then stays by id).
 
 Plumbing spans (``_retrieve``, ``get_response``, output parsers) get no span of their
 own: they resolve to their parent, so their children nest where users expect them.
@@ -15,51 +14,41 @@ own: they resolve to their parent, so their children nest where users expect the
 
 from __future__ import annotations
 
-import contextvars
 import inspect
-import threading
 import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-
-from llm_otel.core.guard import guarded, report
-from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
-from llm_otel.core.iteration import wrapped_by_each_step
-from llm_otel.core.recorder import Recorder, suppressed
+from llm_otel.core import (ForkSafeLock, LLMInvocation, Operation, Recorder, StepInvocation, ToolInvocation,
+                           current_trace_id, guarded, report, suppressed, wrapped_by_each_step)
 
 from . import extract as ex
-from .wrappers import _ain_context, _in_context
 
-try:  # the core's claim key: an LLM span we own is also "the record of this call"
-    from llm_otel.core.recorder import _CLAIMED_LLM
-except ImportError:  # pragma: no cover
-    _CLAIMED_LLM = None
-
-_PROBE: contextvars.ContextVar = contextvars.ContextVar("llm_otel_llamaindex_probe", default=None)
 _LLM_KINDS = ("chat", "text_completion")
 
 
 class Run:
-    """One LlamaIndex span: its record, or (``record is None``) the run it resolves to."""
+    """One LlamaIndex span: its operation, or (``op is None``) the run it resolves to."""
 
-    __slots__ = ("id", "kind", "record", "target", "instance", "parent", "start", "tokens",
+    __slots__ = ("id", "kind", "op", "target", "instance", "parent", "start", "token",
                  "streaming", "last", "__weakref__")
 
-    def __init__(self, id_: str, kind: Optional[str], record: Any, target: Optional["Run"],
+    def __init__(self, id_: str, kind: Optional[str], op: Optional[Operation], target: Optional["Run"],
                  instance: Any, parent: Optional["Run"]) -> None:
         self.id = id_
         self.kind = kind
-        self.record = record
+        self.op = op
         self.target = target if target is not None else self
         self.instance = instance
         self.parent = parent
         self.start = time.perf_counter()
-        self.tokens: Any = None  # (probe token, otel token) when this run attached a context
+        self.token: Any = None  # when this run's operation was attached in its frame
         self.streaming = False
         self.last: Any = None  # last streamed response
+
+    @property
+    def record(self) -> Any:
+        return self.op.record if self.op is not None else None
 
 
 def _family(kind: Optional[str]) -> Optional[str]:
@@ -79,7 +68,7 @@ class Tracker:
         self.streams: Dict[int, List[Run]] = {}  # LLM streams returned, not yet read to the end
         # runs ended early (evicted) while their frame still runs: their exit still detaches
         self.evicted: "OrderedDict[str, Run]" = OrderedDict()
-        self.lock = threading.Lock()
+        self.lock = ForkSafeLock()
         self.enabled = True
         self.events = {
             "LLMChatStartEvent": self._llm_start, "LLMCompletionStartEvent": self._llm_start,
@@ -110,7 +99,7 @@ class Tracker:
                         break
                     evicted.append(self.runs.popitem(last=False)[1])
         for old in evicted:
-            if old.tokens is not None:
+            if old.token is not None:
                 with self.lock:
                     self.evicted[old.id] = old
                     while len(self.evicted) > 1024:
@@ -123,12 +112,9 @@ class Tracker:
 
     def _end_stale(self, run: Run) -> None:
         """A run whose end never came (abandoned stream, lost callback): end it, marked."""
-        record = run.record
         self._forget_stream(run)
-        if record is None or record.ended:
-            return
-        record.attributes[ex.STALE] = True
-        self._finish(run)
+        if run.op is not None and not run.op.ended:
+            self._finish(run, "abandoned")
 
     def end_all(self) -> None:
         with self.lock:
@@ -172,21 +158,14 @@ class Tracker:
         record = self._build(kind, owner, method, instance, arguments)
         if record is None:
             return
-        parent_ctx = self._parent_context(parent)
-        recorder = self.recorder
-        if isinstance(record, LLMInvocation):
-            recorder.start_llm(record, parent_ctx)
-        elif isinstance(record, ToolInvocation):
-            recorder.start_tool(record, parent_ctx)
-        else:
-            recorder.start_step(record, parent_ctx)
-        run = Run(id_, kind, record, None, instance, parent)
-        span = record.span
-        if span is not None:
-            ctx = trace.set_span_in_context(span, parent_ctx)
-            if isinstance(record, LLMInvocation) and _CLAIMED_LLM is not None:
-                ctx = otel_context.set_value(_CLAIMED_LLM, record, ctx)
-            run.tokens = (_PROBE.set(id_), otel_context.attach(ctx))
+        # the caller's context when it is (inside) the parent's trace, else the parent by id
+        op = self.recorder.start(record, parent=parent.op if parent is not None else None,
+                                 parent_as_fallback=True)
+        if not op:
+            return
+        run = Run(id_, kind, op, None, instance, parent)
+        # an LLM span we own is also "the record of this call": the SDK underneath contributes
+        run.token = op.attach(claim=isinstance(record, LLMInvocation))
         self._add(run)
 
     def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
@@ -197,38 +176,17 @@ class Tracker:
         the core merges the inner record into it."""
         streams = self.streams.get(id(instance))
         if streams:
-            if parent is not None and parent.record is not None and parent.record.span is not None:
-                trace_id = parent.record.span.get_span_context().trace_id
-            else:
-                trace_id = trace.get_current_span().get_span_context().trace_id
+            trace_id = parent.op.trace_id if parent is not None and parent.op is not None else current_trace_id()
             for stream in reversed(streams):
-                record = stream.record
-                if not record.ended and record.first_chunk_perf is None and record.span is not None \
-                        and record.span.get_span_context().trace_id == trace_id:
+                op = stream.op
+                if not op.ended and not op.first_chunk_seen and op.trace_id == trace_id:
                     return stream
         return None
 
     @staticmethod
-    def _parent_context(parent: Optional[Run]) -> Any:
-        """The caller's context when it is (inside) the parent's trace, else the parent by id."""
-        if parent is None or parent.record is None or parent.record.span is None:
-            return None
-        current = trace.get_current_span()
-        parent_span = parent.record.span
-        if current.is_recording() and \
-                current.get_span_context().trace_id == parent_span.get_span_context().trace_id:
-            return None
-        return trace.set_span_in_context(parent_span)
-
-    def _detach(self, run: Run) -> None:
-        tokens, run.tokens = run.tokens, None
-        if tokens is None:
-            return
-        try:
-            _PROBE.reset(tokens[0])
-        except ValueError:
-            return  # exited in another Context (a Future's callback): nothing to detach here
-        otel_context.detach(tokens[1])
+    def _detach(run: Run) -> None:
+        token, run.token = run.token, None
+        Operation.detach(token)  # nothing happens for an exit in another Context
 
     def _evicted(self, id_: str) -> None:
         """The exit of a run ended early: only give back the context it attached."""
@@ -248,8 +206,8 @@ class Tracker:
         record = run.record
         if record is None:
             self._pop(id_)
-            if run.kind == "chunking" and run.target.record is not None:
-                _add_count(run.target.record, ex.CHUNKS, ex.size(result))
+            if run.kind == "chunking" and run.target.op is not None:
+                _add_count(run.target.op, ex.CHUNKS, ex.size(result))
             return
         if run.kind in _LLM_KINDS and (inspect.isgenerator(result) or inspect.isasyncgen(result)):
             run.streaming = True  # ends on its end event; kept in the table until then
@@ -289,28 +247,21 @@ class Tracker:
                     del self.streams[id(run.instance)]
 
     def _fail(self, run: Run, err: Optional[BaseException]) -> None:
-        record = run.record
         self._forget_stream(run)
-        if record.ended:
+        if run.op.ended:
             return
-        record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         if err is None:
             self._finish(run)
-        elif isinstance(record, LLMInvocation):
-            self.recorder.fail_llm(record, err)
-        else:
-            self.recorder.fail(record, err)
-
-    def _finish(self, run: Run) -> None:
-        record = run.record
-        if record.ended:
             return
-        record.attributes[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
-        if isinstance(record, LLMInvocation):
-            self._forget_stream(run)
-            self.recorder.stop_llm(record)
-        else:
-            self.recorder.stop(record)
+        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
+        run.op.fail(err)
+
+    def _finish(self, run: Run, reason: Optional[str] = None) -> None:
+        if run.op.ended:
+            return
+        self._forget_stream(run)
+        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
+        run.op.end(reason)
 
     # ---- records ---------------------------------------------------------------------
 
@@ -318,12 +269,8 @@ class Tracker:
         attrs: Dict[str, Any] = {ex.EVENT_TYPE: ex.EVENT_TYPES.get(kind, kind.upper()), ex.COMPONENT: owner}
         if kind in _LLM_KINDS:
             inv = LLMInvocation(operation=kind, provider=ex.provider(instance), stream=ex.is_stream(method),
-                                attributes=attrs, **ex.llm_request(instance, args))
-            messages = args.get("messages")
-            if messages is not None:
-                inv.input_messages = [ex.message(m) for m in messages]
-            elif args.get("prompt") is not None:
-                inv.input_messages = [ex.prompt_message(args["prompt"])]
+                                framework=ex.FRAMEWORK, extras=attrs, **ex.llm_request(instance, args))
+            ex.llm_input(inv, args.get("messages"), args.get("prompt"))
             return inv
         if kind == "embeddings":
             texts = args.get("texts") or args.get("queries")
@@ -331,7 +278,7 @@ class Tracker:
                 one = args.get("text", args.get("query"))
                 texts = [one] if isinstance(one, str) else None
             inv = LLMInvocation(operation="embeddings", provider=ex.provider(instance),
-                                request_model=ex.embedding_model(instance), attributes=attrs)
+                                request_model=ex.embedding_model(instance), framework=ex.FRAMEWORK, extras=attrs)
             if texts is not None:
                 inv.input_texts = [str(t) for t in texts]
                 attrs[ex.INPUTS] = len(inv.input_texts)
@@ -341,13 +288,15 @@ class Tracker:
             name = getattr(meta, "name", None) or owner
             call_args = args.get("kwargs") or args.get("args") or {k: v for k, v in args.items() if k != "self"}
             return ToolInvocation(name=str(name), description=getattr(meta, "description", None),
-                                  tool_type="function", arguments=call_args or None, attributes=attrs)
+                                  tool_type="function", arguments=call_args or None, framework=ex.FRAMEWORK,
+                                  extras=attrs)
         if kind == "agent":
             name = getattr(instance, "name", None) or owner
             return StepInvocation(name=f"invoke_agent {name}", kind="agent", operation="invoke_agent",
-                                  agent_name=str(name), attributes=attrs, inputs=_start_input(args))
+                                  agent_name=str(name), framework=ex.FRAMEWORK, extras=attrs,
+                                  inputs=_start_input(args))
         step = StepInvocation(name=f"{kind} {method if kind.endswith('step') else owner}", kind=kind,
-                              attributes=attrs)
+                              framework=ex.FRAMEWORK, extras=attrs)
         if kind in ("query", "retrieve", "synthesize", "question_generation", "chat_engine"):
             query = args.get("str_or_query_bundle", args.get("query_bundle", args.get("query")))
             if kind == "chat_engine":
@@ -381,7 +330,7 @@ class Tracker:
                 dims = _dimensions(result)
                 if dims:
                     record.embedding_dimensions = record.embedding_dimensions or dims
-            elif result is not None and not record.output_messages:
+            elif result is not None and record.output_converter is None and not record.output_messages:
                 _apply_response(record, result)
             return
         if isinstance(record, ToolInvocation):
@@ -390,29 +339,28 @@ class Tracker:
             if is_error:
                 error = getattr(result, "exception", None)
                 record.error_type = type(error).__qualname__ if isinstance(error, BaseException) else "ToolError"
-                record.attributes["error.type"] = record.error_type
             return
         if kind == "chunking":
             _set_count(record, ex.CHUNKS, ex.size(result))
         elif kind == "node_parsing":
             _set_count(record, ex.NODES, ex.size(result))
         elif kind in ("retrieve", "reranking", "postprocess"):
-            if ex.NODE_IDS not in record.attributes and isinstance(result, list):
-                record.attributes.update(ex.nodes_summary(result))
+            if ex.NODE_IDS not in record.extras and isinstance(result, list):
+                record.extras.update(ex.nodes_summary(result))
             if isinstance(result, list):
                 record.outputs = ex.nodes_text(result)
         elif kind in ("query", "synthesize", "chat_engine"):
             text = getattr(result, "response", None)
             if isinstance(text, str):
                 record.outputs = text
-            _stream_in_context(result, record)
+            _stream_in_context(result, run.op)
             _set_count(record, ex.NODES, ex.size(getattr(result, "source_nodes", None)))
         elif kind == "question_generation":
             count = ex.size(result)
             _set_count(record, ex.SUB_QUESTIONS, count)
             parent = run.parent
-            if count is not None and parent is not None and parent.record is not None:
-                _add_count(parent.record, ex.SUB_QUESTIONS, count)
+            if count is not None and parent is not None and parent.op is not None:
+                _add_count(parent.op, ex.SUB_QUESTIONS, count)
             if isinstance(result, list):
                 record.outputs = [{"tool": getattr(q, "tool_name", None), "question": getattr(q, "sub_question", None)}
                                   for q in result]
@@ -431,23 +379,19 @@ class Tracker:
         if handler is None:
             return
         run = self.runs.get(event.span_id) if event.span_id else None
-        if run is None or run.record is None or run.record.ended:
+        if run is None or run.op is None or run.op.ended:
             return
         handler(run, event)
 
     def _llm_start(self, run: Run, event: Any) -> None:
         inv = run.record
-        if not isinstance(inv, LLMInvocation) or inv.input_messages:
+        if not isinstance(inv, LLMInvocation) or inv.input_converter is not None or inv.input_messages:
             return
-        messages = getattr(event, "messages", None)
-        if messages is not None:
-            inv.input_messages = [ex.message(m) for m in messages]
-        elif getattr(event, "prompt", None) is not None:
-            inv.input_messages = [ex.prompt_message(event.prompt)]
+        ex.llm_input(inv, getattr(event, "messages", None), getattr(event, "prompt", None))
 
     def _llm_chunk(self, run: Run, event: Any) -> None:
         if isinstance(run.record, LLMInvocation):
-            self.recorder.chunk(run.record)
+            run.op.chunk()
             run.last = getattr(event, "response", None)
 
     def _llm_end(self, run: Run, event: Any) -> None:
@@ -472,7 +416,7 @@ class Tracker:
             return
         chunks = getattr(event, "chunks", None) or []
         inv.input_texts = [str(c) for c in chunks]
-        inv.attributes[ex.INPUTS] = len(chunks)
+        inv.extras[ex.INPUTS] = len(chunks)
         embeddings = getattr(event, "embeddings", None) or []
         if embeddings and ex.size(embeddings[0]):
             inv.embedding_dimensions = len(embeddings[0])
@@ -484,7 +428,7 @@ class Tracker:
 
     def _nodes_end(self, run: Run, event: Any) -> None:
         if isinstance(run.record, StepInvocation):
-            run.record.attributes.update(ex.nodes_summary(getattr(event, "nodes", None)))
+            run.record.extras.update(ex.nodes_summary(getattr(event, "nodes", None)))
 
     def _rerank_start(self, run: Run, event: Any) -> None:
         record = run.record
@@ -492,7 +436,7 @@ class Tracker:
             _set_count(record, ex.RERANK_TOP_N, getattr(event, "top_n", None))
             model = getattr(event, "model_name", None)
             if isinstance(model, str) and model:
-                record.attributes[ex.RERANK_MODEL] = model
+                record.extras[ex.RERANK_MODEL] = model
             _set_count(record, ex.INPUT_NODES, ex.size(getattr(event, "nodes", None)))
 
     def _template_start(self, run: Run, event: Any) -> None:
@@ -501,8 +445,7 @@ class Tracker:
 
     def _tool_call(self, run: Run, event: Any) -> None:
         tool = getattr(event, "tool", None)
-        self.recorder.agent_event(run.record, finished=False, tool_name=getattr(tool, "name", None),
-                                  arguments=getattr(event, "arguments", None))
+        run.op.agent_action(getattr(tool, "name", None), getattr(event, "arguments", None))
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -510,12 +453,12 @@ class Tracker:
 
 def _set_count(record: Any, key: str, value: Optional[int]) -> None:
     if isinstance(value, int):
-        record.attributes[key] = value
+        record.extras[key] = value
 
 
-def _add_count(record: Any, key: str, value: Optional[int]) -> None:
-    if isinstance(value, int) and record is not None and not record.ended:
-        record.attributes[key] = record.attributes.get(key, 0) + value
+def _add_count(op: Operation, key: str, value: Optional[int]) -> None:
+    if isinstance(value, int) and not op.ended:
+        op.record.extras[key] = op.record.extras.get(key, 0) + value
 
 
 def _template(step: StepInvocation, template: Any, args: Dict[str, Any]) -> None:
@@ -523,7 +466,7 @@ def _template(step: StepInvocation, template: Any, args: Dict[str, Any]) -> None
         return
     names = getattr(template, "template_vars", None)
     if isinstance(names, (list, tuple)):
-        step.attributes[ex.TEMPLATE_VARS] = [str(n) for n in names]
+        step.extras[ex.TEMPLATE_VARS] = [str(n) for n in names]
     try:
         text = template.get_template()
     except Exception:  # noqa: BLE001 - a custom prompt class
@@ -539,19 +482,18 @@ def _start_input(args: Dict[str, Any]) -> Any:
     return None
 
 
-def _stream_in_context(result: Any, record: StepInvocation) -> None:
+def _stream_in_context(result: Any, op: Operation) -> None:
     """A streamed answer is generated when the caller reads it, after this span ended: its
     LLM call then runs with this span current, so it stays in the query's trace."""
-    if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse") or record.span is None:
+    if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse"):
         return
     gen = getattr(result, "response_gen", None)
     if wrapped_by_each_step(gen):
         return  # already wrapped by the synthesizer under this query
-    ctx = trace.set_span_in_context(record.span)
     if inspect.isgenerator(gen):
-        result.response_gen = _in_context(gen, ctx)
+        result.response_gen = op.each_step(gen)
     elif inspect.isasyncgen(gen):
-        result.response_gen = _ain_context(gen, ctx)
+        result.response_gen = op.each_step_async(gen)
 
 
 def _dimensions(result: Any) -> Optional[int]:
@@ -569,3 +511,5 @@ def _apply_response(inv: LLMInvocation, response: Any) -> None:
     for name, value in ex.llm_response(response).items():
         if value is not None and getattr(inv, name) is None:
             setattr(inv, name, value)
+    if inv.output_converter is None and not inv.output_messages:
+        inv.set_output(response, ex.output_content)

@@ -12,15 +12,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any, AsyncIterator, Iterator
+import time
+from typing import Any
 
-from opentelemetry import context as otel_context
-
-from llm_otel.core.guard import guarded
-from llm_otel.core.invocation import StepInvocation
-from llm_otel.core.iteration import each_step, each_step_async
-from llm_otel.core.recorder import Recorder, suppressed
+from llm_otel.core import Recorder, StepInvocation, carry_context, carry_context_async, guarded, suppressed
 
 from . import extract as ex
 
@@ -32,99 +27,74 @@ class Wrappers:
     # ---- TREE --------------------------------------------------------------------------
 
     @guarded
-    def _tree_step(self, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _tree_step(self, instance: Any, args: Any, kwargs: Any) -> StepInvocation:
         nodes = args[0] if args else kwargs.get("nodes")
-        step = StepInvocation(name=f"tree {type(instance).__name__}", kind="tree", attributes={
-            ex.EVENT_TYPE: "TREE", ex.COMPONENT: type(instance).__name__})
+        step = StepInvocation(name=f"tree {type(instance).__name__}", kind="tree", framework=ex.FRAMEWORK,
+                              extras={ex.EVENT_TYPE: "TREE", ex.COMPONENT: type(instance).__name__})
         count = ex.size(nodes)
         if count is not None:
-            step.attributes[ex.INPUT_NODES] = count
+            step.extras[ex.INPUT_NODES] = count
         num_children = getattr(instance, "num_children", None)
         if isinstance(num_children, int):
-            step.attributes[ex.PREFIX + "tree.num_children"] = num_children
-        return self.recorder.start_step(step)
+            step.extras[ex.TREE_CHILDREN] = num_children
+        return step
 
     @guarded
     def _tree_done(self, step: StepInvocation, graph: Any, started: float) -> None:
-        import time
         _count(step, ex.NODES, getattr(graph, "all_nodes", None))
-        _count(step, ex.PREFIX + "tree.root_nodes", getattr(graph, "root_nodes", None))
-        step.attributes[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
-        self.recorder.stop(step)
+        _count(step, ex.TREE_ROOTS, getattr(graph, "root_nodes", None))
+        step.extras[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
 
     def tree(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if suppressed():
-            return wrapped(*args, **kwargs)
-        import time
         started = time.perf_counter()
         step = self._tree_step(instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        try:
-            with self.recorder.activate(step):
-                graph = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            self.recorder.fail(step, exc)
-            raise
-        self._tree_done(step, graph, started)
+        with self.recorder.start(step):
+            graph = wrapped(*args, **kwargs)
+            self._tree_done(step, graph, started)
         return graph
 
     # ---- SUB_QUESTION ------------------------------------------------------------------
 
     @guarded
-    def _subq_step(self, args: Any, kwargs: Any) -> Any:
+    def _subq_step(self, args: Any, kwargs: Any) -> StepInvocation:
         sub_q = args[0] if args else kwargs.get("sub_q")
         tool = getattr(sub_q, "tool_name", None)
         step = StepInvocation(name=f"sub_question {tool}" if tool else "sub_question", kind="sub_question",
-                              inputs=getattr(sub_q, "sub_question", None),
-                              attributes={ex.EVENT_TYPE: "SUB_QUESTION", ex.COMPONENT: "SubQuestionQueryEngine"})
+                              inputs=getattr(sub_q, "sub_question", None), framework=ex.FRAMEWORK,
+                              extras={ex.EVENT_TYPE: "SUB_QUESTION", ex.COMPONENT: "SubQuestionQueryEngine"})
         if tool:
-            step.attributes[ex.TOOL_NAME] = str(tool)
-        return self.recorder.start_step(step)
+            step.extras[ex.TOOL_NAME] = str(tool)
+        return step
 
     @guarded
     def _subq_done(self, step: StepInvocation, pair: Any, started: float) -> None:
-        import time
         if pair is None:  # LlamaIndex logs the failure and answers without this sub-question
-            step.attributes["error.type"] = "SubQuestionFailed"
+            step.error_type = "SubQuestionFailed"
         else:
             step.outputs = getattr(pair, "answer", None)
             _count(step, ex.NODES, getattr(pair, "sources", None))
-        step.attributes[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
-        self.recorder.stop(step)
+        step.extras[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
 
     def sub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if suppressed():
-            return wrapped(*args, **kwargs)
-        import time
         started = time.perf_counter()
         step = self._subq_step(args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
-        try:
-            with self.recorder.activate(step):
-                pair = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            self.recorder.fail(step, exc)
-            raise
-        self._subq_done(step, pair, started)
+        with self.recorder.start(step):
+            pair = wrapped(*args, **kwargs)
+            self._subq_done(step, pair, started)
         return pair
 
     async def asub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if suppressed():
-            return await wrapped(*args, **kwargs)
-        import time
         started = time.perf_counter()
         step = self._subq_step(args, kwargs)
         if step is None:
             return await wrapped(*args, **kwargs)
-        try:
-            with self.recorder.activate(step):
-                pair = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            self.recorder.fail(step, exc)
-            raise
-        self._subq_done(step, pair, started)
+        with self.recorder.start(step):
+            pair = await wrapped(*args, **kwargs)
+            self._subq_done(step, pair, started)
         return pair
 
     # ---- streams read later, in the context they were made in -------------------------
@@ -133,26 +103,17 @@ class Wrappers:
         gen = wrapped(*args, **kwargs)
         if suppressed() or not hasattr(gen, "__next__"):
             return gen
-        return _in_context(gen, otel_context.get_current())
+        return carry_context(gen)
 
     async def astream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         agen = await wrapped(*args, **kwargs)
         if suppressed() or not hasattr(agen, "__anext__"):
             return agen
-        return _ain_context(agen, otel_context.get_current())
+        return carry_context_async(agen)
 
 
 def _count(step: StepInvocation, key: str, value: Any) -> None:
     count = ex.size(value)
     if count is not None:
-        step.attributes[key] = count
-
-
-def _in_context(gen: Iterator[Any], ctx: Any) -> Iterator[Any]:
-    """Each ``next`` runs with ``ctx`` attached, detached before the value is handed out."""
-    return each_step(gen, partial(otel_context.attach, ctx), otel_context.detach)
-
-
-def _ain_context(agen: AsyncIterator[Any], ctx: Any) -> AsyncIterator[Any]:
-    return each_step_async(agen, partial(otel_context.attach, ctx), otel_context.detach)
+        step.extras[key] = count
 

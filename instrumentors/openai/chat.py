@@ -1,33 +1,34 @@
-"""Chat Completions: request kwargs, ``ChatCompletion`` and ``ChatCompletionChunk`` ->
-:class:`LLMInvocation` fields. Messages are built only when content is captured or the
-response has no usage (then the core counts tokens from them)."""
+"""Chat Completions (``POST /chat/completions``): the request body, ``ChatCompletion`` and
+``ChatCompletionChunk`` -> :class:`LLMInvocation` fields. Messages are converters the core
+runs only when content is captured or tokens are counted locally."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 
-from .utils import (arg, get, integer, keep_stream_text, new_invocation, output_type, parse_arguments,
-                    response_extras, stop_sequences, text_part)
+from .utils import get, integer, new_invocation, output_type, parse_arguments, response_extras, stop_sequences, \
+    text_part
 
 OPERATION = "chat"
 
 
-def start(resource: Any, kwargs: Dict[str, Any]) -> LLMInvocation:
-    inv = new_invocation(OPERATION, resource, kwargs)
-    max_tokens = arg(kwargs, "max_completion_tokens")
+def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
+    inv = new_invocation(OPERATION, client, body)
+    max_tokens = get(body, "max_completion_tokens")
     if max_tokens is None:
-        max_tokens = arg(kwargs, "max_tokens")
+        max_tokens = get(body, "max_tokens")
     inv.max_tokens = integer(max_tokens)
-    inv.stop_sequences = stop_sequences(arg(kwargs, "stop"))
-    inv.choice_count = integer(arg(kwargs, "n"))
-    inv.output_type = output_type(arg(kwargs, "response_format"))
+    inv.stop_sequences = stop_sequences(get(body, "stop"))
+    inv.choice_count = integer(get(body, "n"))
+    inv.output_type = output_type(get(body, "response_format"))
+    inv.usage_expected = not inv.stream or bool(get(get(body, "stream_options"), "include_usage"))
+    inv.set_input(body, input_content)
     return inv
 
 
-# ---- content ---------------------------------------------------------------------------
+# ---- request content -------------------------------------------------------------------
 
 
 def _content_parts(content: Any) -> List[Dict[str, Any]]:
@@ -36,9 +37,9 @@ def _content_parts(content: Any) -> List[Dict[str, Any]]:
         return []
     if isinstance(content, str):
         return [text_part(content)]
-    parts: List[Dict[str, Any]] = []
     if not isinstance(content, (list, tuple)):
         return [text_part(str(content))]
+    parts: List[Dict[str, Any]] = []
     for item in content:
         kind = get(item, "type")
         if kind == "text":
@@ -47,8 +48,7 @@ def _content_parts(content: Any) -> List[Dict[str, Any]]:
             parts.append({"type": "refusal", "content": get(item, "refusal") or ""})
         elif kind == "image_url":
             image = get(item, "image_url")
-            url = get(image, "url") if image is not None else None
-            parts.append(_uri_part(url, "image"))
+            parts.append(_uri_part(get(image, "url"), "image"))
         elif kind == "input_audio":
             audio = get(item, "input_audio")
             fmt = get(audio, "format")
@@ -87,38 +87,43 @@ def _tool_call_parts(tool_calls: Any) -> List[Dict[str, Any]]:
     return parts
 
 
-def input_messages(messages: Any, inv: LLMInvocation) -> None:
+def _function_call_part(function_call: Any) -> Dict[str, Any]:
+    return {"type": "tool_call", "id": None, "name": get(function_call, "name"),
+            "arguments": parse_arguments(get(function_call, "arguments"))}
+
+
+def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
     """Request messages -> input_messages; system/developer messages -> system_instructions."""
-    out: List[Dict[str, Any]] = []
-    system: List[Dict[str, Any]] = []
-    if not isinstance(messages, (list, tuple)):
-        return  # not something the API takes; the SDK reports it to the caller
-    for message in messages:
-        role = get(message, "role")
-        content = get(message, "content")
-        if role in ("system", "developer"):
-            system.extend(_content_parts(content))
-        elif role == "tool":
-            out.append({"role": "tool", "parts": [{"type": "tool_call_response",
-                                                   "id": get(message, "tool_call_id"),
-                                                   "response": _plain(content)}]})
-        elif role == "function":  # the deprecated functions API
-            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(message, "name"),
-                                                   "response": _plain(content)}]})
-        else:
-            parts = _content_parts(content)
-            parts.extend(_tool_call_parts(get(message, "tool_calls")))
-            function_call = get(message, "function_call")
-            if function_call is not None:
-                parts.append({"type": "tool_call", "id": None, "name": get(function_call, "name"),
-                              "arguments": parse_arguments(get(function_call, "arguments"))})
-            entry: Dict[str, Any] = {"role": role or "user", "parts": parts}
-            name = get(message, "name")
-            if isinstance(name, str):
-                entry["name"] = name
-            out.append(entry)
-    inv.input_messages = out or None
-    inv.system_instructions = system or None
+    messages = get(body, "messages")
+    if isinstance(messages, (list, tuple)):
+        out: List[Dict[str, Any]] = []
+        system: List[Dict[str, Any]] = []
+        for message in messages:
+            role = get(message, "role")
+            content = get(message, "content")
+            if role in ("system", "developer"):
+                system.extend(_content_parts(content))
+            elif role == "tool":
+                out.append({"role": "tool", "parts": [{"type": "tool_call_response",
+                                                       "id": get(message, "tool_call_id"),
+                                                       "response": _plain(content)}]})
+            elif role == "function":  # the deprecated functions API
+                out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(message, "name"),
+                                                       "response": _plain(content)}]})
+            else:
+                parts = _content_parts(content)
+                parts.extend(_tool_call_parts(get(message, "tool_calls")))
+                function_call = get(message, "function_call")
+                if function_call is not None:
+                    parts.append(_function_call_part(function_call))
+                entry: Dict[str, Any] = {"role": role or "user", "parts": parts}
+                name = get(message, "name")
+                if isinstance(name, str):
+                    entry["name"] = name
+                out.append(entry)
+        inv.input_messages = out or None
+        inv.system_instructions = system or None
+    inv.tool_definitions = tool_definitions(get(body, "tools"), get(body, "functions"))
 
 
 def _plain(content: Any) -> Any:
@@ -132,7 +137,7 @@ def _plain(content: Any) -> Any:
 
 def tool_definitions(tools: Any, functions: Any = None) -> Optional[List[Dict[str, Any]]]:
     out = []
-    for tool in tools or ():
+    for tool in tools if isinstance(tools, (list, tuple)) else ():
         kind = get(tool, "type") or "function"
         function = get(tool, "function")
         if function is not None:
@@ -141,7 +146,7 @@ def tool_definitions(tools: Any, functions: Any = None) -> Optional[List[Dict[st
             custom = get(tool, "custom")
             out.append({"type": kind, "name": get(custom, "name") if custom is not None else get(tool, "name"),
                         "description": get(custom, "description") if custom is not None else None})
-    for function in functions or ():
+    for function in functions if isinstance(functions, (list, tuple)) else ():
         out.append(_definition("function", function))
     return out or None
 
@@ -157,16 +162,10 @@ def _definition(kind: str, function: Any) -> Dict[str, Any]:
     return entry
 
 
-def request_content(inv: LLMInvocation, kwargs: Dict[str, Any], capture: bool) -> None:
-    input_messages(arg(kwargs, "messages"), inv)
-    if capture:
-        inv.tool_definitions = tool_definitions(arg(kwargs, "tools"), arg(kwargs, "functions"))
-
-
 # ---- responses -------------------------------------------------------------------------
 
 
-def end(inv: LLMInvocation, completion: Any, kwargs: Dict[str, Any]) -> None:
+def end(inv: LLMInvocation, completion: Any) -> None:
     """Fill ``inv`` from a ``ChatCompletion`` (or ``ParsedChatCompletion``)."""
     inv.response_id = get(completion, "id")
     inv.response_model = get(completion, "model")
@@ -174,10 +173,11 @@ def end(inv: LLMInvocation, completion: Any, kwargs: Dict[str, Any]) -> None:
     choices = get(completion, "choices") or ()
     inv.finish_reasons = [get(c, "finish_reason") or "" for c in choices] or None
     usage(inv, get(completion, "usage"))
-    capture = config.settings().capture_content
-    if capture or inv.input_tokens is None or inv.output_tokens is None:
-        request_content(inv, kwargs, capture)
-        inv.output_messages = [output_message(get(c, "message"), get(c, "finish_reason")) for c in choices] or None
+    inv.set_output(choices, output_content)
+
+
+def output_content(choices: Any, inv: LLMInvocation) -> None:
+    inv.output_messages = [output_message(get(c, "message"), get(c, "finish_reason")) for c in choices] or None
 
 
 def usage(inv: LLMInvocation, usage: Any) -> None:
@@ -185,12 +185,8 @@ def usage(inv: LLMInvocation, usage: Any) -> None:
         return
     inv.input_tokens = integer(get(usage, "prompt_tokens"))
     inv.output_tokens = integer(get(usage, "completion_tokens"))
-    prompt_details = get(usage, "prompt_tokens_details")
-    if prompt_details is not None:
-        inv.cache_read_input_tokens = integer(get(prompt_details, "cached_tokens"))
-    completion_details = get(usage, "completion_tokens_details")
-    if completion_details is not None:
-        inv.reasoning_output_tokens = integer(get(completion_details, "reasoning_tokens"))
+    inv.cache_read_input_tokens = integer(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
+    inv.reasoning_output_tokens = integer(get(get(usage, "completion_tokens_details"), "reasoning_tokens"))
 
 
 def output_message(message: Any, finish_reason: Any) -> Dict[str, Any]:
@@ -204,8 +200,7 @@ def output_message(message: Any, finish_reason: Any) -> Dict[str, Any]:
     parts.extend(_tool_call_parts(get(message, "tool_calls")))
     function_call = get(message, "function_call")
     if function_call is not None:
-        parts.append({"type": "tool_call", "id": None, "name": get(function_call, "name"),
-                      "arguments": parse_arguments(get(function_call, "arguments"))})
+        parts.append(_function_call_part(function_call))
     return {"role": get(message, "role") or "assistant", "parts": parts, "finish_reason": finish_reason or ""}
 
 
@@ -224,26 +219,24 @@ class _Choice:
 
 
 class StreamState:
-    """Accumulates ``ChatCompletionChunk``s: a few attribute reads and appends per chunk."""
+    """Accumulates ``ChatCompletionChunk``s: a few attribute reads and appends per chunk;
+    text only when the core wants the output (``op.keeps_output``)."""
 
-    def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
-        self.kwargs = kwargs
-        self.keep_text = keep_stream_text(kwargs)
+    def __init__(self, op: Any) -> None:
+        self.keep_text = op.keeps_output
         self.choices: Dict[int, _Choice] = {}
         self.usage: Any = None
-        self.seen_first = False
+        self.first: Any = None
         self.last: Any = None  # the last chunks carry service_tier / system_fingerprint
 
-    def chunk(self, inv: LLMInvocation, chunk: Any) -> None:
-        if not self.seen_first:
-            self.seen_first = True
-            inv.response_id = getattr(chunk, "id", None)
-            inv.response_model = getattr(chunk, "model", None)
+    def chunk(self, chunk: Any) -> None:
+        if self.first is None:
+            self.first = chunk
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
         for choice in getattr(chunk, "choices", None) or ():
-            index = choice.index
+            index = getattr(choice, "index", None)
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
@@ -278,27 +271,41 @@ class StreamState:
                             entry[2].append(function.arguments)
         self.last = chunk
 
+    @property
+    def complete(self) -> bool:
+        """Every choice seen has its finish reason: the stream reached its end."""
+        return bool(self.choices) and all(c.finish_reason is not None for c in self.choices.values())
+
     def finish(self, inv: LLMInvocation) -> None:
+        if self.first is not None:
+            inv.response_id = getattr(self.first, "id", None)
+            inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        ordered = [self.choices[i] for i in sorted(self.choices)]
+        ordered = [self.choices[i] for i in sorted(self.choices, key=_index_key)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason is not None]
         inv.finish_reasons = reasons or None
         usage(inv, self.usage)
-        capture = config.settings().capture_content
-        if capture or inv.input_tokens is None or inv.output_tokens is None:
-            request_content(inv, self.kwargs, capture)
-            inv.output_messages = [self._message(c) for c in ordered] or None
+        inv.set_output(ordered, _stream_output)
 
-    @staticmethod
-    def _message(choice: _Choice) -> Dict[str, Any]:
-        parts: List[Dict[str, Any]] = []
-        if choice.text:
-            parts.append(text_part("".join(choice.text)))
-        if choice.refusal:
-            parts.append({"type": "refusal", "content": "".join(choice.refusal)})
-        for index in sorted(choice.tool_calls):
-            call_id, name, pieces = choice.tool_calls[index]
-            parts.append({"type": "tool_call", "id": call_id, "name": name,
-                          "arguments": parse_arguments("".join(pieces))})
-        return {"role": choice.role or "assistant", "parts": parts, "finish_reason": choice.finish_reason or ""}
+
+def _index_key(index: Any) -> Any:
+    return (0, index) if isinstance(index, int) else (1, str(index))
+
+
+def _stream_output(choices: List[_Choice], inv: LLMInvocation) -> None:
+    inv.output_messages = [_choice_message(c) for c in choices] or None
+
+
+def _choice_message(choice: _Choice) -> Dict[str, Any]:
+    parts: List[Dict[str, Any]] = []
+    if choice.text:
+        parts.append(text_part("".join(choice.text)))
+    if choice.refusal:
+        parts.append({"type": "refusal", "content": "".join(choice.refusal)})
+    for index in sorted(choice.tool_calls):
+        call_id, name, pieces = choice.tool_calls[index]
+        parts.append({"type": "tool_call", "id": call_id, "name": name,
+                      "arguments": parse_arguments("".join(pieces))})
+    # a stream cut before its end: the message is what arrived, and it ended in an error
+    return {"role": choice.role or "assistant", "parts": parts, "finish_reason": choice.finish_reason or "error"}

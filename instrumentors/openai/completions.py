@@ -1,22 +1,23 @@
-"""Legacy text Completions: ``completions.create`` (plain and streamed)."""
+"""Legacy text Completions (``POST /completions``), plain and streamed."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 
-from .utils import arg, get, integer, keep_stream_text, new_invocation, response_extras, stop_sequences, text_part
+from .utils import get, integer, new_invocation, response_extras, stop_sequences, text_part
 
 OPERATION = "text_completion"
 
 
-def start(resource: Any, kwargs: Dict[str, Any]) -> LLMInvocation:
-    inv = new_invocation(OPERATION, resource, kwargs)
-    inv.max_tokens = integer(arg(kwargs, "max_tokens"))
-    inv.stop_sequences = stop_sequences(arg(kwargs, "stop"))
-    inv.choice_count = integer(arg(kwargs, "n"))
+def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
+    inv = new_invocation(OPERATION, client, body)
+    inv.max_tokens = integer(get(body, "max_tokens"))
+    inv.stop_sequences = stop_sequences(get(body, "stop"))
+    inv.choice_count = integer(get(body, "n"))
+    inv.usage_expected = not inv.stream or bool(get(get(body, "stream_options"), "include_usage"))
+    inv.set_input(body, input_content)
     return inv
 
 
@@ -29,12 +30,11 @@ def _prompts(prompt: Any) -> Optional[List[str]]:
     return None
 
 
-def _request_content(inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
-    prompts = _prompts(arg(kwargs, "prompt"))
+def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
+    prompts = _prompts(get(body, "prompt"))
     if prompts:
         inv.input_texts = prompts
-        if config.settings().capture_content:
-            inv.input_messages = [{"role": "user", "parts": [text_part(p)]} for p in prompts]
+        inv.input_messages = [{"role": "user", "parts": [text_part(p)]} for p in prompts]
 
 
 def _usage(inv: LLMInvocation, usage: Any) -> None:
@@ -43,51 +43,67 @@ def _usage(inv: LLMInvocation, usage: Any) -> None:
         inv.output_tokens = integer(get(usage, "completion_tokens"))
 
 
-def end(inv: LLMInvocation, completion: Any, kwargs: Dict[str, Any]) -> None:
+def end(inv: LLMInvocation, completion: Any) -> None:
     inv.response_id = get(completion, "id")
     inv.response_model = get(completion, "model")
     response_extras(inv, completion)
     choices = get(completion, "choices") or ()
     inv.finish_reasons = [get(c, "finish_reason") or "" for c in choices] or None
     _usage(inv, get(completion, "usage"))
-    if config.settings().capture_content or inv.input_tokens is None or inv.output_tokens is None:
-        _request_content(inv, kwargs)
-        inv.output_messages = [{"role": "assistant", "parts": [text_part(get(c, "text") or "")],
-                                "finish_reason": get(c, "finish_reason") or ""} for c in choices] or None
+    inv.set_output(choices, _output)
+
+
+def _output(choices: Any, inv: LLMInvocation) -> None:
+    inv.output_messages = [{"role": "assistant", "parts": [text_part(get(c, "text") or "")],
+                            "finish_reason": get(c, "finish_reason") or ""} for c in choices] or None
 
 
 class StreamState:
-    """Accumulates streamed ``Completion`` chunks (text deltas only when they may be needed)."""
+    """Accumulates streamed ``Completion`` chunks (text only when the core wants it)."""
 
-    def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
-        self.kwargs = kwargs
-        self.keep_text = keep_stream_text(kwargs)
-        self.texts: Dict[int, List[str]] = {}
-        self.reasons: Dict[int, str] = {}
+    def __init__(self, op: Any) -> None:
+        self.keep_text = op.keeps_output
+        self.texts: Dict[Any, List[str]] = {}
+        self.reasons: Dict[Any, str] = {}
         self.usage: Any = None
+        self.first: Any = None
         self.last: Any = None
 
-    def chunk(self, inv: LLMInvocation, chunk: Any) -> None:
-        if self.last is None:
-            inv.response_id = getattr(chunk, "id", None)
-            inv.response_model = getattr(chunk, "model", None)
+    def chunk(self, chunk: Any) -> None:
+        if self.first is None:
+            self.first = chunk
         self.last = chunk
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
+        for position, choice in enumerate(getattr(chunk, "choices", None) or ()):
+            index = getattr(choice, "index", None)  # a compatible server may leave it out
+            if index is None:
+                index = position
             if choice.finish_reason is not None:
-                self.reasons[choice.index] = choice.finish_reason
+                self.reasons[index] = choice.finish_reason
             if self.keep_text and choice.text:
-                self.texts.setdefault(choice.index, []).append(choice.text)
+                self.texts.setdefault(index, []).append(choice.text)
+            else:
+                self.texts.setdefault(index, [])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.texts) and all(i in self.reasons for i in self.texts)
 
     def finish(self, inv: LLMInvocation) -> None:
+        if self.first is not None:
+            inv.response_id = getattr(self.first, "id", None)
+            inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        indexes = sorted(set(self.texts) | set(self.reasons))
+        indexes = sorted(set(self.texts) | set(self.reasons), key=lambda i: (0, i) if isinstance(i, int) else (1, str(i)))
         inv.finish_reasons = [self.reasons[i] for i in indexes if i in self.reasons] or None
         _usage(inv, self.usage)
-        if config.settings().capture_content or inv.input_tokens is None or inv.output_tokens is None:
-            _request_content(inv, self.kwargs)
-            inv.output_messages = [{"role": "assistant", "parts": [text_part("".join(self.texts.get(i, ())))],
-                                    "finish_reason": self.reasons.get(i, "")} for i in indexes] or None
+        outputs = [("".join(self.texts.get(i, ())), self.reasons.get(i, "error")) for i in indexes]
+        inv.set_output(outputs, _stream_output)
+
+
+def _stream_output(outputs: List[Any], inv: LLMInvocation) -> None:
+    inv.output_messages = [{"role": "assistant", "parts": [text_part(text)], "finish_reason": reason}
+                           for text, reason in outputs] or None

@@ -1,28 +1,41 @@
-"""Embeddings: ``embeddings.create`` -> model, dimension count, encoding format, usage."""
+"""Embeddings (``POST /embeddings``): model, dimension count, encoding format, usage."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any, Dict, List, Optional
 
-from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 
-from .utils import arg, get, integer, new_invocation, text_part
+from .utils import get, integer, new_invocation, text_part
 
 OPERATION = "embeddings"
 
 
-def start(resource: Any, kwargs: Dict[str, Any]) -> LLMInvocation:
-    inv = new_invocation(OPERATION, resource, kwargs)
-    fmt = arg(kwargs, "encoding_format")
-    if isinstance(fmt, str):
+def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
+    inv = new_invocation(OPERATION, client, body)
+    fmt = get(body, "encoding_format")
+    if isinstance(fmt, str) and not _sdk_default_format(options):
         inv.encoding_formats = [fmt]
-    inv.embedding_dimensions = integer(arg(kwargs, "dimensions"))
-    texts = _texts(arg(kwargs, "input"))
+    inv.embedding_dimensions = integer(get(body, "dimensions"))
+    texts = _texts(get(body, "input"))
     if texts is not None:
-        inv.extra["request.input_count"] = len(texts)
+        inv.provider_extras["request.input_count"] = len(texts)
+    inv.set_input(body, input_content)
     return inv
+
+
+def _sdk_default_format(options: Any) -> bool:
+    """The SDK asks for base64 on the wire when the app chose no format (and decodes it back
+    to floats): that is the SDK's transport, not a format the app requested. Its response
+    parser holds the app's own ``encoding_format`` argument, omitted in that case."""
+    try:
+        parser = getattr(options, "post_parser", None)
+        names = parser.__code__.co_freevars
+        value = parser.__closure__[names.index("encoding_format")].cell_contents
+        return not isinstance(value, str)
+    except Exception:  # noqa: BLE001 - an SDK without that parser: the body is what was asked
+        return False
 
 
 def _texts(value: Any) -> Optional[List[Any]]:
@@ -33,6 +46,13 @@ def _texts(value: Any) -> Optional[List[Any]]:
             return [value]
         return list(value)
     return None
+
+
+def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
+    texts = [t for t in _texts(get(body, "input")) or () if isinstance(t, str)]
+    if texts:
+        inv.input_texts = texts
+        inv.input_messages = [{"role": "user", "parts": [text_part(t)]} for t in texts]
 
 
 def _dimensions(embedding: Any) -> Optional[int]:
@@ -46,28 +66,12 @@ def _dimensions(embedding: Any) -> Optional[int]:
     return None
 
 
-def end(inv: LLMInvocation, response: Any, kwargs: Dict[str, Any]) -> None:
+def end(inv: LLMInvocation, response: Any) -> None:
     inv.response_model = get(response, "model")
     data = get(response, "data") or ()
     if data and inv.embedding_dimensions is None:
         inv.embedding_dimensions = _dimensions(get(data[0], "embedding"))
-    usage = get(response, "usage")
-    if usage is not None:
-        inv.input_tokens = integer(get(usage, "prompt_tokens"))
-    if inv.input_tokens is None or config.settings().capture_content:
-        texts = [t for t in _texts(arg(kwargs, "input")) or () if isinstance(t, str)]
-        if texts:
-            inv.input_texts = texts  # the core counts these when the response had no usage
-            if config.settings().capture_content:
-                inv.input_messages = [{"role": "user", "parts": [text_part(t)]} for t in texts]
+    inv.input_tokens = integer(get(get(response, "usage"), "prompt_tokens"))
 
 
-class StreamState:  # embeddings never stream; present for the generic wrapper
-    def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
-        self.kwargs = kwargs
-
-    def chunk(self, inv: LLMInvocation, chunk: Any) -> None:
-        pass
-
-    def finish(self, inv: LLMInvocation) -> None:
-        pass
+StreamState = None  # embeddings never stream

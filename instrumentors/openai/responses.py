@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 
-from .utils import arg, get, integer, new_invocation, output_type, parse_arguments, response_extras, text_part
+from .utils import get, integer, new_invocation, output_type, parse_arguments, response_extras, text, text_part
 
 OPERATION = "chat"
 
@@ -20,24 +19,17 @@ _FINAL_EVENTS = frozenset(("response.completed", "response.incomplete", "respons
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
-def start(resource: Any, kwargs: Dict[str, Any]) -> LLMInvocation:
-    inv = new_invocation(OPERATION, resource, kwargs)
-    inv.max_tokens = integer(arg(kwargs, "max_output_tokens"))
-    text_format = arg(kwargs, "text_format")  # responses.parse(text_format=PydanticModel)
-    if text_format is not None:
-        inv.output_type = "json"
-    else:
-        text = arg(kwargs, "text")
-        inv.output_type = output_type(get(text, "format")) if text is not None else None
-    reasoning = arg(kwargs, "reasoning")
-    effort = get(reasoning, "effort") if reasoning is not None else None
+def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
+    inv = new_invocation(OPERATION, client, body)
+    inv.max_tokens = integer(get(body, "max_output_tokens"))
+    inv.output_type = output_type(get(get(body, "text"), "format"))
+    effort = get(get(body, "reasoning"), "effort")
     if isinstance(effort, str):
-        inv.extra["request.reasoning_effort"] = effort
-    conversation = arg(kwargs, "conversation")
-    if isinstance(conversation, str):
-        inv.conversation_id = conversation
-    elif conversation is not None and isinstance(get(conversation, "id"), str):
-        inv.conversation_id = get(conversation, "id")
+        inv.provider_extras["request.reasoning_effort"] = effort
+    conversation = get(body, "conversation")
+    inv.conversation_id = text(conversation) or text(get(conversation, "id"))
+    inv.usage_expected = True  # the final event carries the usage
+    inv.set_input(body, input_content)
     return inv
 
 
@@ -74,17 +66,17 @@ def _parts(content: Any) -> List[Dict[str, Any]]:
     return parts
 
 
-def request_content(inv: LLMInvocation, kwargs: Dict[str, Any], capture: bool) -> None:
+def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
     messages: List[Dict[str, Any]] = []
     system: List[Dict[str, Any]] = []
-    instructions = arg(kwargs, "instructions")
+    instructions = get(body, "instructions")
     if isinstance(instructions, str):
         system.append(text_part(instructions))
-    items = arg(kwargs, "input")
+    items = get(body, "input")
     if isinstance(items, str):
         messages.append({"role": "user", "parts": [text_part(items)]})
     else:
-        for item in items or ():
+        for item in items if isinstance(items, (list, tuple)) else ():
             kind = get(item, "type")
             role = get(item, "role")
             if kind == "function_call":
@@ -102,8 +94,7 @@ def request_content(inv: LLMInvocation, kwargs: Dict[str, Any], capture: bool) -
                 messages.append({"role": "user", "parts": [{"type": str(kind)}]})
     inv.input_messages = messages or None
     inv.system_instructions = system or None
-    if capture:
-        inv.tool_definitions = tool_definitions(arg(kwargs, "tools"))
+    inv.tool_definitions = tool_definitions(get(body, "tools"))
 
 
 def tool_definitions(tools: Any) -> Optional[List[Dict[str, Any]]]:
@@ -175,51 +166,61 @@ def usage(inv: LLMInvocation, usage: Any) -> None:
     inv.reasoning_output_tokens = integer(get(get(usage, "output_tokens_details"), "reasoning_tokens"))
 
 
-def end(inv: LLMInvocation, response: Any, kwargs: Dict[str, Any]) -> None:
+def end(inv: LLMInvocation, response: Any) -> None:
     inv.response_id = get(response, "id")
     inv.response_model = get(response, "model")
-    if get(response, "status") == "failed":  # reported in the stream, not raised by the SDK
+    if get(response, "status") == "failed":  # reported in the body or stream, not raised by the SDK
         code = get(get(response, "error"), "code")
         inv.error_type = code if isinstance(code, str) else "response_failed"
     response_extras(inv, response)
     usage(inv, get(response, "usage"))
-    capture = config.settings().capture_content
-    if capture or inv.input_tokens is None or inv.output_tokens is None:
-        parts, tool_calls = _output(response)
-        reason = finish_reason(response, tool_calls)
-        request_content(inv, kwargs, capture)
-        inv.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason or ""}]
-    else:
-        reason = finish_reason(response, _has_function_call(response))
+    reason = finish_reason(response, _has_function_call(response))
     inv.finish_reasons = [reason] if reason else None
+    inv.set_output(response, output_content)
+
+
+def output_content(response: Any, inv: LLMInvocation) -> None:
+    parts, tool_calls = _output(response)
+    reason = finish_reason(response, tool_calls)
+    inv.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason or "error"}]
 
 
 class StreamState:
     """Reads the Responses event stream: ids from ``response.created``, everything else
     from the final ``response.completed`` (or incomplete/failed) event; text deltas are
-    kept only for a stream that ends before it."""
+    kept only for a stream that ends before it, when the core wants the output."""
 
-    def __init__(self, inv: LLMInvocation, kwargs: Dict[str, Any]) -> None:
-        self.kwargs = kwargs
+    def __init__(self, op: Any) -> None:
+        self.keep_text = op.keeps_output
         self.final: Any = None
+        self.created: Any = None
         self.text: List[str] = []
 
-    def chunk(self, inv: LLMInvocation, event: Any) -> None:
+    def chunk(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            self.text.append(event.delta)
+            if self.keep_text:
+                self.text.append(event.delta)
         elif kind in _FINAL_EVENTS:
             self.final = event.response
         elif kind == "response.created":
-            response = event.response
-            inv.response_id = getattr(response, "id", None)
-            inv.response_model = getattr(response, "model", None)
+            self.created = event.response
+
+    @property
+    def complete(self) -> bool:
+        return self.final is not None
 
     def finish(self, inv: LLMInvocation) -> None:
         if self.final is not None:
-            end(inv, self.final, self.kwargs)
+            end(inv, self.final)
             return
-        capture = config.settings().capture_content
-        request_content(inv, self.kwargs, capture)
-        parts = [text_part("".join(self.text))] if self.text else []
-        inv.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": ""}]
+        if self.created is not None:
+            inv.response_id = getattr(self.created, "id", None)
+            inv.response_model = getattr(self.created, "model", None)
+        inv.set_output("".join(self.text), _partial_output)
+
+
+def _partial_output(text: str, inv: LLMInvocation) -> None:
+    """A stream cut before its final event: what arrived, ended in an error."""
+    inv.output_messages = [{"role": "assistant", "parts": [text_part(text)] if text else [],
+                            "finish_reason": "error"}]

@@ -1,56 +1,39 @@
-"""Small helpers shared by the OpenAI extractors: reading dicts or SDK models alike,
-the SDK's "not given" sentinels, request parameters common to every endpoint, and the
-server address of the client."""
+"""Small helpers shared by the OpenAI extractors: reading request bodies (plain dicts) and
+SDK models alike, request parameters common to every endpoint, the client's server."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 
 
 def _sentinel_types() -> Tuple[type, ...]:
     types: List[type] = []
-    try:
-        from openai._types import NotGiven
+    for name in ("NotGiven", "Omit"):
+        try:
+            import openai._types as openai_types
 
-        types.append(NotGiven)
-    except ImportError:  # pragma: no cover - very old SDK
-        pass
-    try:
-        from openai._types import Omit  # openai >= 1.x late / 2.x
-
-        types.append(Omit)
-    except ImportError:  # pragma: no cover
-        pass
+            types.append(getattr(openai_types, name))
+        except (ImportError, AttributeError):  # pragma: no cover - an SDK without it
+            pass
     return tuple(types)
 
 
 _SENTINELS = _sentinel_types()
 
 
-def given(value: Any) -> bool:
-    """False for None and the SDK's NOT_GIVEN / omit sentinels (helpers pass them explicitly)."""
-    return value is not None and not isinstance(value, _SENTINELS)
-
-
-def arg(kwargs: Dict[str, Any], key: str) -> Any:
-    """A request argument, or None when it was not sent."""
-    value = kwargs.get(key)
-    return value if given(value) else None
-
-
 def get(obj: Any, key: str, default: Any = None) -> Any:
-    """``obj[key]`` for dicts (request params), ``obj.key`` for SDK models (responses)."""
+    """``obj[key]`` for dicts (request bodies), ``obj.key`` for SDK models (responses);
+    None and the SDK's NOT_GIVEN / omit sentinels read as absent."""
     if obj is None:
         return default
     if isinstance(obj, dict):
         value = obj.get(key, default)
     else:
         value = getattr(obj, key, default)
-    return value if given(value) else default
+    return default if value is None or isinstance(value, _SENTINELS) else value
 
 
 def number(value: Any) -> Optional[float]:
@@ -65,6 +48,10 @@ def integer(value: Any) -> Optional[int]:
     return value
 
 
+def text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
 def stop_sequences(value: Any) -> Optional[List[str]]:
     if isinstance(value, str):
         return [value]
@@ -75,10 +62,10 @@ def stop_sequences(value: Any) -> Optional[List[str]]:
 
 
 def output_type(response_format: Any) -> Optional[str]:
-    """``response_format`` (chat) or ``text.format`` (responses) -> gen_ai.output.type."""
+    """``response_format`` (chat) or ``text.format`` (responses) -> the output type."""
     if response_format is None:
         return None
-    if isinstance(response_format, type):  # a pydantic model given to .parse()
+    if isinstance(response_format, type):  # a pydantic model given to an old SDK's parse()
         return "json"
     kind = get(response_format, "type")
     if kind in ("json_object", "json_schema"):
@@ -98,9 +85,8 @@ def parse_arguments(raw: Any) -> Any:
     return raw
 
 
-def server_of(resource: Any) -> Tuple[Optional[str], Optional[int]]:
+def server_of(client: Any) -> Tuple[Optional[str], Optional[int]]:
     """Host and port of the client's base_url (OpenAI, Azure or any compatible server)."""
-    client = getattr(resource, "_client", None)
     url = getattr(client, "base_url", None)
     if url is None:
         return None, None
@@ -112,41 +98,40 @@ def server_of(resource: Any) -> Tuple[Optional[str], Optional[int]]:
     return host, port
 
 
-def new_invocation(operation: str, resource: Any, kwargs: Dict[str, Any]) -> LLMInvocation:
+def provider_of(client: Any) -> str:
+    """``azure.ai.openai`` for an Azure OpenAI client, else ``openai``."""
+    for cls in type(client).__mro__:
+        if cls.__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
+            return "azure.ai.openai"
+    return "openai"
+
+
+def new_invocation(operation: str, client: Any, body: Dict[str, Any]) -> LLMInvocation:
     """An invocation with the request model, server and the sampling parameters all endpoints share."""
-    inv = LLMInvocation(operation=operation, provider="openai")
-    model = arg(kwargs, "model")
-    inv.request_model = model if isinstance(model, str) else None
-    inv.server_address, inv.server_port = server_of(resource)
-    inv.temperature = number(arg(kwargs, "temperature"))
-    inv.top_p = number(arg(kwargs, "top_p"))
-    inv.seed = integer(arg(kwargs, "seed"))
-    inv.frequency_penalty = number(arg(kwargs, "frequency_penalty"))
-    inv.presence_penalty = number(arg(kwargs, "presence_penalty"))
-    inv.stream = arg(kwargs, "stream") is True
-    tier = arg(kwargs, "service_tier")
+    inv = LLMInvocation(operation=operation, provider=provider_of(client))
+    inv.request_model = text(get(body, "model"))
+    inv.server_address, inv.server_port = server_of(client)
+    inv.temperature = number(get(body, "temperature"))
+    inv.top_p = number(get(body, "top_p"))
+    inv.seed = integer(get(body, "seed"))
+    inv.frequency_penalty = number(get(body, "frequency_penalty"))
+    inv.presence_penalty = number(get(body, "presence_penalty"))
+    inv.stream = get(body, "stream") is True
+    tier = get(body, "service_tier")
     if isinstance(tier, str):
-        inv.extra["request.service_tier"] = tier
+        inv.provider_extras["request.service_tier"] = tier
     return inv
 
 
 def response_extras(inv: LLMInvocation, response: Any) -> None:
-    """Service tier and system fingerprint the API reported, under ``openai.response.*``."""
+    """Service tier and system fingerprint the API reported (the provider's namespace)."""
     tier = get(response, "service_tier")
     if isinstance(tier, str):
-        inv.extra["response.service_tier"] = tier
+        inv.provider_extras["response.service_tier"] = tier
     fingerprint = get(response, "system_fingerprint")
     if isinstance(fingerprint, str):
-        inv.extra["response.system_fingerprint"] = fingerprint
+        inv.provider_extras["response.system_fingerprint"] = fingerprint
 
 
-def text_part(text: str) -> Dict[str, Any]:
-    return {"type": "text", "content": text}
-
-
-def keep_stream_text(kwargs: Dict[str, Any]) -> bool:
-    """Whether a stream's text deltas are worth keeping: recorded as content, or needed
-    for a local token count because the stream will carry no usage."""
-    options = arg(kwargs, "stream_options")
-    usage_requested = bool(get(options, "include_usage")) if options is not None else False
-    return config.settings().capture_content or not usage_requested
+def text_part(content: str) -> Dict[str, Any]:
+    return {"type": "text", "content": content}

@@ -19,6 +19,7 @@ CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_MAX_LENGTH_ENV = "LLM_OTEL_CONTENT_MAX_LENGTH"
 REDACT_PATTERNS_ENV = "LLM_OTEL_REDACT_PATTERNS"
 CAPTURE_IMAGES_ENV = "LLM_OTEL_CAPTURE_IMAGES"
+ESTIMATED_USAGE_ENV = "LLM_OTEL_ESTIMATED_USAGE"
 
 _MODES = {"NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -33,6 +34,18 @@ class Settings:
     redact_patterns: Tuple[Pattern[str], ...] = ()
     # keep base64 image data (data: URLs) in captured content instead of a placeholder
     capture_images: bool = False
+    # tokens counted locally when the API reported none: "separate" (own attributes,
+    # usage().estimated_*), "report" (also gen_ai.usage.* and the token metric, marked),
+    # "off" (not counted)
+    estimated_usage: str = "separate"
+
+    @property
+    def estimates(self) -> bool:
+        return self.estimated_usage != "off"
+
+    @property
+    def report_estimates(self) -> bool:
+        return self.estimated_usage == "report"
 
     @property
     def capture_content(self) -> bool:
@@ -101,12 +114,27 @@ def parse_redact_patterns(raw: Optional[str]) -> Tuple[Pattern[str], ...]:
     return tuple(out)
 
 
+_ESTIMATE_MODES = ("separate", "report", "off")
+
+
+def parse_estimated_usage(raw: Optional[str]) -> str:
+    value = (raw or "").strip().lower()
+    if not value:
+        return Settings.estimated_usage
+    if value in _ESTIMATE_MODES:
+        return value
+    logger.warning("%s=%r is not one of %s; using %s", ESTIMATED_USAGE_ENV, raw, "/".join(_ESTIMATE_MODES),
+                   Settings.estimated_usage)
+    return Settings.estimated_usage
+
+
 def _read() -> Settings:
     return Settings(
         content_mode=parse_content_mode(os.environ.get(CAPTURE_CONTENT_ENV)),
         content_max_length=_int_env(CONTENT_MAX_LENGTH_ENV, Settings.content_max_length),
         redact_patterns=parse_redact_patterns(os.environ.get(REDACT_PATTERNS_ENV)),
         capture_images=(os.environ.get(CAPTURE_IMAGES_ENV) or "").strip().lower() in _TRUE,
+        estimated_usage=parse_estimated_usage(os.environ.get(ESTIMATED_USAGE_ENV)),
     )
 
 

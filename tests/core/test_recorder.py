@@ -3,19 +3,20 @@
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
-from llm_otel.core.recorder import add_end_hook, get_recorder, _end_hooks
+from llm_otel.core import LLMInvocation, StepInvocation, ToolInvocation, add_end_hook, get_recorder
+from llm_otel.core.recorder import _end_hooks
+from support.estimates import estimated_tokens
 
 
 def test_llm_span_has_semconv_attributes_and_metrics(spans, metric_reader):
     rec = get_recorder()
     inv = LLMInvocation(request_model="gpt-4o-mini", temperature=0.2, max_tokens=50, seed=7,
                         stop_sequences=["\n"], server_address="api.openai.com", server_port=443)
-    rec.start_llm(inv)
+    op = rec.start(inv)
     inv.response_id, inv.response_model, inv.finish_reasons = "id1", "gpt-4o-mini-2024", ["stop"]
     inv.input_tokens, inv.output_tokens, inv.cache_read_input_tokens = 12, 5, 4
-    rec.stop_llm(inv)
-    rec.stop_llm(inv)  # a second stop is ignored
+    op.end()
+    op.end()  # a second end is ignored
 
     (span,) = spans()
     assert span.name == "chat gpt-4o-mini"
@@ -35,8 +36,7 @@ def test_llm_span_has_semconv_attributes_and_metrics(spans, metric_reader):
 
 def test_failure_sets_error_and_keeps_counting_duration(spans, metric_reader):
     rec = get_recorder()
-    inv = rec.start_llm(LLMInvocation(request_model="m"))
-    rec.fail_llm(inv, TimeoutError("slow"))
+    rec.start(LLMInvocation(request_model="m")).fail(TimeoutError("slow"))
     (span,) = spans()
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "TimeoutError"
@@ -47,46 +47,45 @@ def test_failure_sets_error_and_keeps_counting_duration(spans, metric_reader):
 
 def test_stream_timing_metrics(spans, metric_reader):
     rec = get_recorder()
-    inv = rec.start_llm(LLMInvocation(request_model="m", stream=True))
+    op = rec.start(LLMInvocation(request_model="m", stream=True))
     for _ in range(4):
-        rec.chunk(inv)
-    rec.stop_llm(inv)
+        op.chunk()
+    op.end()
     assert metric_reader.points("gen_ai.client.operation.time_to_first_chunk")[0].count == 1
     assert metric_reader.points("gen_ai.client.operation.time_per_output_chunk")[0].count == 3
 
 
-def test_tokens_estimated_locally_when_usage_missing(spans):
+def test_tokens_estimated_locally_when_usage_missing(spans, metric_reader, estimate_mode):
     rec = get_recorder()
-    inv = rec.start_llm(LLMInvocation(
+    op = rec.start(LLMInvocation(
         request_model="gpt-3.5-turbo",
         input_messages=[{"role": "user", "parts": [{"type": "text", "content": "hello world"}]}]))
-    inv.output_messages = [{"role": "assistant", "parts": [{"type": "text", "content": "hi there"}]}]
-    rec.stop_llm(inv)
+    op.record.output_messages = [{"role": "assistant", "parts": [{"type": "text", "content": "hi there"}]}]
+    op.end()
     a = spans()[0].attributes
-    assert a["gen_ai.usage.input_tokens"] == 3 + 3 + 2  # framing + "hello world"
-    assert a["gen_ai.usage.output_tokens"] == 2
-    assert a["llm_otel.usage.estimated"] is True
+    assert estimated_tokens(a, estimate_mode, "input") == 3 + 3 + 2  # framing + "hello world"
+    assert estimated_tokens(a, estimate_mode, "output") == 2
     assert "gen_ai.input.messages" not in a  # content is off by default
+    # the token metric carries estimates only when the user opted in
+    assert metric_reader.total("gen_ai.client.token.usage") == (10 if estimate_mode == "report" else 0)
 
 
 def test_content_captured_when_enabled(spans, capture_content):
     rec = get_recorder()
-    inv = rec.start_llm(LLMInvocation(
-        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "x" * 20000}]}]))
-    rec.stop_llm(inv)
+    rec.start(LLMInvocation(
+        input_messages=[{"role": "user", "parts": [{"type": "text", "content": "x" * 20000}]}])).end()
     value = spans()[0].attributes["gen_ai.input.messages"]
     assert "...[truncated 3616 chars]" in value
 
 
 def test_claimed_call_is_merged_not_duplicated(spans, metric_reader):
     rec = get_recorder()
-    owner = rec.start_llm(LLMInvocation(request_model="gpt-4o", input_tokens=None))
-    with rec.activate(owner, claim=True):
-        sdk = rec.start_llm(LLMInvocation(request_model="gpt-4o", temperature=0.5,
-                                          server_address="api.openai.com"))
-        sdk.response_id, sdk.input_tokens, sdk.output_tokens = "r1", 10, 3
-        rec.stop_llm(sdk)
-    rec.stop_llm(owner)
+    owner = rec.start(LLMInvocation(request_model="gpt-4o", input_tokens=None))
+    with owner.current(claim=True):
+        sdk = rec.start(LLMInvocation(request_model="gpt-4o", temperature=0.5, server_address="api.openai.com"))
+        sdk.record.response_id, sdk.record.input_tokens, sdk.record.output_tokens = "r1", 10, 3
+        sdk.end()
+    owner.end()
     (span,) = spans()
     a = span.attributes
     assert a["gen_ai.response.id"] == "r1" and a["gen_ai.usage.input_tokens"] == 10
@@ -96,12 +95,11 @@ def test_claimed_call_is_merged_not_duplicated(spans, metric_reader):
 
 def test_tool_and_step_spans_nest(spans, capture_content):
     rec = get_recorder()
-    step = rec.start_step(StepInvocation(name="agent", kind="agent", operation="invoke_agent", inputs={"q": 1}))
-    with rec.activate(step):
-        tool = rec.start_tool(ToolInvocation(name="search", call_id="c1", arguments={"q": "x"}))
-        tool.result = "found"
-        rec.stop(tool)
-    rec.fail(step, ValueError("boom"))
+    step = rec.start(StepInvocation(name="agent", kind="agent", operation="invoke_agent", inputs={"q": 1}))
+    with step.current():
+        with rec.start(ToolInvocation(name="search", call_id="c1", arguments={"q": "x"})) as tool:
+            tool.record.result = "found"
+    step.fail(ValueError("boom"))
     tool_span, step_span = spans()
     assert tool_span.parent.span_id == step_span.context.span_id
     assert tool_span.name == "execute_tool search"
@@ -121,7 +119,7 @@ def test_end_hook_errors_are_swallowed(spans):
     add_end_hook(cost)
     try:
         rec = get_recorder()
-        rec.stop_llm(rec.start_llm(LLMInvocation()))
+        rec.start(LLMInvocation()).end()
         assert spans()[0].attributes["llm_otel.cost.usd"] == 0.5
     finally:
         _end_hooks.remove(bad)
@@ -131,19 +129,16 @@ def test_end_hook_errors_are_swallowed(spans):
 def test_nests_under_current_span(spans):
     tracer = trace.get_tracer("t")
     with tracer.start_as_current_span("user") as parent:
-        inv = get_recorder().start_llm(LLMInvocation())
-        get_recorder().stop_llm(inv)
+        get_recorder().start(LLMInvocation()).end()
     llm = spans()[0]
     assert llm.parent.span_id == parent.get_span_context().span_id
 
 
 def test_spans_carry_the_openinference_kind_phoenix_groups_by(spans):
     rec = get_recorder()
-    rec.stop_llm(rec.start_llm(LLMInvocation(operation="embeddings")))
-    rec.stop_llm(rec.start_llm(LLMInvocation()))
-    rec.stop(rec.start_tool(ToolInvocation(name="t")))
-    rec.stop(rec.start_step(StepInvocation(name="r", kind="retriever")))
-    rec.stop(rec.start_step(StepInvocation(name="a", operation="invoke_agent")))
-    rec.stop(rec.start_step(StepInvocation(name="c")))
+    for record in (LLMInvocation(operation="embeddings"), LLMInvocation(), ToolInvocation(name="t"),
+                   StepInvocation(name="r", kind="retriever"), StepInvocation(name="a", operation="invoke_agent"),
+                   StepInvocation(name="c")):
+        rec.start(record).end()
     assert [s.attributes["openinference.span.kind"] for s in spans()] == [
         "EMBEDDING", "LLM", "TOOL", "RETRIEVER", "AGENT", "CHAIN"]

@@ -147,11 +147,11 @@ def test_patching_waits_for_the_library_import(tmp_path):
         assert llm_otel.instrument() == ["langchain", "llama_index", "openai"]
         assert not any(m.split(".")[0] in ("openai", "langchain_core", "llama_index") for m in sys.modules)
         import openai, wrapt
-        Completions = openai.resources.chat.completions.Completions
-        create = Completions.__dict__["create"]
-        print("WRAPPED", isinstance(create, wrapt.FunctionWrapper))
+        Client = openai._base_client.SyncAPIClient
+        request = Client.__dict__["request"]
+        print("WRAPPED", isinstance(request, wrapt.FunctionWrapper))
         llm_otel.uninstrument()
-        print("RESTORED", Completions.__dict__["create"] is create.__wrapped__)
+        print("RESTORED", Client.__dict__["request"] is request.__wrapped__)
         llm_otel.instrument("langchain"); llm_otel.uninstrument("langchain")
         import langchain_core.callbacks.base as base
         print("UNTOUCHED", not isinstance(base.BaseCallbackManager.__dict__["__init__"], wrapt.FunctionWrapper))

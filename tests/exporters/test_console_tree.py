@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from exporters.trace_factory import agent_trace, failing_trace
+from llm_otel import config
 from llm_otel.core import semconv as sc
 from llm_otel.core.recorder import get_recorder
 from llm_otel.exporters import ConsoleTreeExporter, from_readable, render_trace
@@ -32,8 +33,12 @@ def _feed_one_by_one(exporter, finished):
     return outputs
 
 
-def test_tree_is_printed_once_when_the_root_ends(spans, capture_content):
+def test_tree_is_printed_once_when_the_root_ends(spans, capture_content, monkeypatch):
+    monkeypatch.setenv(config.ESTIMATED_USAGE_ENV, "report")
+    config.reload()
     agent_trace()
+    monkeypatch.delenv(config.ESTIMATED_USAGE_ENV)
+    config.reload()
     finished = spans()
     assert [s.name for s in finished][-1] == "agent weather"  # children end first
     exporter = ConsoleTreeExporter(out=io.StringIO(), color=False)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional
 
-from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
-from llm_otel.core.recorder import get_recorder
+from llm_otel.core import LLMInvocation, StepInvocation, ToolInvocation, get_recorder
 
 SYSTEM = [{"type": "text", "content": "You are a weather assistant."}]
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather of a city",
@@ -26,13 +25,13 @@ def user(text: str) -> Dict[str, Any]:
 
 def chat(recorder, input_messages, output_messages, model="gpt-4o-mini", usage=(None, None),
          cost: Optional[float] = None, error: Optional[BaseException] = None, system=SYSTEM, tools=TOOLS,
-         attributes: Optional[Dict[str, Any]] = None, finish_reason: str = "stop") -> LLMInvocation:
+         tags: Optional[List[str]] = None, finish_reason: str = "stop") -> LLMInvocation:
     inv = LLMInvocation(request_model=model, input_messages=input_messages, system_instructions=system,
-                        tool_definitions=tools, attributes=dict(attributes or {}))
-    recorder.start_llm(inv)
+                        tool_definitions=tools, tags=tags)
+    op = recorder.start(inv)
     time.sleep(0.002)
     if error is not None:
-        recorder.fail_llm(inv, error)
+        op.fail(error)
         return inv
     inv.output_messages = output_messages
     inv.response_model = model + "-2024-07-18"
@@ -40,7 +39,7 @@ def chat(recorder, input_messages, output_messages, model="gpt-4o-mini", usage=(
     inv.finish_reasons = [finish_reason]
     inv.input_tokens, inv.output_tokens = usage
     inv.cost_usd = cost
-    recorder.stop_llm(inv)
+    op.end()
     return inv
 
 
@@ -49,40 +48,33 @@ def agent_trace(question: str = "What's the weather in Paris?", city: str = "Par
                 recorder=None) -> None:
     """Record one agent run: chat (tool call) -> execute_tool -> chat (answer)."""
     recorder = recorder or get_recorder()
-    attrs: Dict[str, Any] = {"llm_otel.tags": list(tags)} if tags else {}
-    if feedback and not feedback_span:
-        attrs.update({f"llm_otel.feedback.{k}.value": v for k, v in feedback.items()})
-    step = recorder.start_step(StepInvocation(name="agent weather", kind="agent", operation="invoke_agent",
-                                              agent_name="weather", attributes=attrs))
-    with recorder.activate(step):
+    scores = {k: (v, None) for k, v in feedback.items()} if feedback and not feedback_span else None
+    step = recorder.start(StepInvocation(name="agent weather", kind="agent", operation="invoke_agent",
+                                         agent_name="weather", tags=list(tags) if tags else None, scores=scores))
+    with step.current():
         call = {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": city}}
         chat(recorder, [user(question)],
              [{"role": "assistant", "parts": [call], "finish_reason": "tool_calls"}],
              usage=(52, 14), cost=0.0000162, finish_reason="tool_calls")
-        tool = recorder.start_tool(ToolInvocation(name="get_weather", call_id="call_1", arguments={"city": city}))
-        with recorder.activate(tool):
+        with recorder.start(ToolInvocation(name="get_weather", call_id="call_1", arguments={"city": city})) as tool:
             time.sleep(0.001)
-        tool.result = f"Sunny, 21 C in {city}"
-        recorder.stop(tool)
+            tool.record.result = f"Sunny, 21 C in {city}"
         chat(recorder, [user(question), {"role": "assistant", "parts": [call]},
                         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1",
-                                                    "response": tool.result}]}],
+                                                    "response": tool.record.result}]}],
              [{"role": "assistant", "parts": [{"type": "text", "content": f"It is sunny and 21 C in {city}."}],
                "finish_reason": "stop"}])
         if feedback and feedback_span:
-            fb = recorder.start_step(StepInvocation(name="feedback", kind="feedback", attributes={
-                f"llm_otel.feedback.{k}.value": v for k, v in feedback.items()}))
-            recorder.stop(fb)
-    recorder.stop(step)
+            recorder.start(StepInvocation(name="feedback", kind="feedback",
+                                          scores={k: (v, None) for k, v in feedback.items()})).end()
+    step.end()
 
 
 def failing_trace(recorder=None) -> None:
     """A chain whose chat call fails (rate limit)."""
     recorder = recorder or get_recorder()
-    step = recorder.start_step(StepInvocation(name="chain summarize", kind="chain"))
-    with recorder.activate(step):
+    with recorder.start(StepInvocation(name="chain summarize", kind="chain")):
         chat(recorder, [user("Summarize this.")], None, error=RuntimeError("rate limited"))
-    recorder.stop(step)
 
 
 def names(spans: List[Any]) -> List[str]:

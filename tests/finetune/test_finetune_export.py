@@ -89,7 +89,7 @@ def test_filters_model_tag_date(spans, capture_content):
     agent_trace(tags=("prod", "support"))
     agent_trace(question="And in Rome?", city="Rome", tags=("dev",))
     chat(get_recorder(), [user("hi")], [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}],
-         model="gpt-3.5-turbo", tools=None, attributes={"llm_otel.tags": ["prod"]})
+         model="gpt-3.5-turbo", tools=None, tags=["prod"])
     records = _records(spans)
 
     examples, report = build_examples(records, Filters(tag="support"))  # tag on the trace root only

@@ -15,7 +15,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from lc_support import named, one, parent_of
 from opentelemetry import trace
 
-from llm_otel.core.invocation import LLMInvocation
+from llm_otel.core import LLMInvocation
 from llm_otel.core.recorder import get_recorder
 from llm_otel.instrumentors.langchain import LangChainInstrumentor, extract
 
@@ -30,14 +30,15 @@ class InstrumentedSDK:
     def __init__(self) -> None:
         self.recorder = get_recorder()
 
-    def start(self) -> LLMInvocation:
-        return self.recorder.start_llm(LLMInvocation(request_model="sdk-model", server_address="api.example.com",
-                                                     server_port=443))
+    def start(self) -> Any:
+        return self.recorder.start(LLMInvocation(request_model="sdk-model", server_address="api.example.com",
+                                                 server_port=443))
 
-    def finish(self, inv: LLMInvocation) -> None:
+    def finish(self, op: Any) -> None:
+        inv = op.record
         inv.response_id, inv.response_model = "resp-123", "sdk-model-2025"
         inv.input_tokens, inv.output_tokens, inv.cache_read_input_tokens = 11, 5, 4
-        self.recorder.stop_llm(inv)
+        op.end()
 
     def call(self) -> str:
         inv = self.start()
@@ -127,7 +128,7 @@ def test_closing_a_stream_early_ends_the_llm_span_without_error(spans):
     chat = one(spans(), "chat")
     assert chat.status.status_code == trace.StatusCode.UNSET
     assert chat.attributes["llm_otel.stream.closed_early"] is True
-    assert chat.attributes["gen_ai.usage.output_tokens"] == 1  # what was received
+    assert chat.attributes["llm_otel.usage.estimated_output_tokens"] == 1  # what was received
 
 
 def test_abandoned_runs_are_bounded_and_ended_as_stale(spans, instrumented):
@@ -170,8 +171,8 @@ def test_faults_of_ours_never_reach_the_app(spans, monkeypatch, caplog):
     got = spans()
     assert sorted(s.name for s in got) == ["ChatPromptTemplate", "RunnableSequence", "chat"]
     chat = one(got, "chat")  # ended, only without what the faulty extractor should have given
-    assert "gen_ai.usage.input_tokens" not in chat.attributes
-    assert chat.attributes["gen_ai.usage.output_tokens"] == 2
+    assert "llm_otel.usage.estimated_input_tokens" not in chat.attributes
+    assert chat.attributes["llm_otel.usage.estimated_output_tokens"] == 2
     assert "extractor bug" in caplog.text
 
 

@@ -22,7 +22,7 @@ def test_abandoned_streams_are_bounded_and_ended_stale(spans, instrumented):
         assert len(tracker.runs) <= 3
         stale = gen_ai(spans(), "text_completion")
         assert len(stale) == 2
-        assert all(s.attributes["llm_otel.llamaindex.stale"] is True for s in stale)
+        assert all(s.attributes["llm_otel.run.abandoned"] is True for s in stale)
         del streams
         gc.collect()
     finally:
@@ -114,7 +114,7 @@ def test_runs_evicted_while_open_still_detach_their_context(spans, instrumented)
         assert str(engine.query("q"))
         assert not trace.get_current_span().get_span_context().is_valid  # nothing left attached
         got = [s for s in spans() if s.context.span_id not in before]
-        stale = [s for s in got if s.attributes.get("llm_otel.llamaindex.stale")]
+        stale = [s for s in got if s.attributes.get("llm_otel.run.abandoned")]
         assert stale and any(s.name.startswith("query ") for s in stale)
         assert len({s.context.span_id for s in got}) == len(got)  # each span ended once
     finally:
@@ -128,6 +128,6 @@ def test_dispatcher_shutdown_ends_open_spans(spans, instrumented):
     assert instrumented._tracker.runs
     get_dispatcher().shutdown()
     (span,) = gen_ai(spans(), "text_completion")
-    assert span.attributes["llm_otel.llamaindex.stale"] is True
+    assert span.attributes["llm_otel.run.abandoned"] is True
     assert not instrumented._tracker.runs
     del stream

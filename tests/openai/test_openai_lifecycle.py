@@ -19,15 +19,10 @@ CHAT = "test_chat/test_chat"
 
 
 def _originals():
-    from openai.resources import completions, embeddings, responses
-    from openai.resources.chat import completions as chat
+    """What the instrumentor patches: the one method every API request goes through."""
+    from openai import _base_client
 
-    return {
-        "chat": vars(chat.Completions)["create"], "achat": vars(chat.AsyncCompletions)["create"],
-        "parse": vars(chat.Completions)["parse"], "completions": vars(completions.Completions)["create"],
-        "embeddings": vars(embeddings.Embeddings)["create"], "responses": vars(responses.Responses)["create"],
-        "aresponses": vars(responses.AsyncResponses)["create"],
-    }
+    return {"sync": vars(_base_client.SyncAPIClient)["request"], "async": vars(_base_client.AsyncAPIClient)["request"]}
 
 
 def test_uninstrument_restores_originals_exactly(instrumentor, cassette, spans):
@@ -46,7 +41,7 @@ def test_uninstrument_restores_originals_exactly(instrumentor, cassette, spans):
             assert llm_spans(spans) == []
             instrumentor.instrument()
             instrumentor.instrument()  # twice is once
-            assert _originals()["chat"].__wrapped__ is originals["chat"]
+            assert _originals()["sync"].__wrapped__ is originals["sync"]
             client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
             assert len(llm_spans(spans)) == 1
             spans.__self__.clear()  # the exporter behind the fixture
@@ -223,18 +218,17 @@ def test_error_is_same_object(spans):
 def test_framework_claim_merges_into_one_span(cassette, spans, metric_reader):
     """A framework that records the LLM call itself claims it: no second span, its span
     gets the API's response id and exact usage."""
-    from llm_otel.core.invocation import LLMInvocation
-    from llm_otel.core.recorder import get_recorder
+    from llm_otel.core import LLMInvocation, get_recorder
 
     recorder = get_recorder()
-    framework = recorder.start_llm(LLMInvocation(operation="chat", request_model="gpt-3.5-turbo",
-                                                 attributes={"framework": "test"}))
+    framework = recorder.start(LLMInvocation(operation="chat", request_model="gpt-3.5-turbo",
+                                             metadata={"framework": "test"}))
     client = cassette(CHAT).openai_client()
-    with recorder.activate(framework, claim=True):
+    with framework.current(claim=True):
         result = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, temperature=0.3)
-    recorder.stop_llm(framework)
+    framework.end()
     [span] = llm_spans(spans)
-    assert span.attributes["framework"] == "test"
+    assert span.attributes["llm_otel.metadata.framework"] == "test"
     assert span.attributes["gen_ai.response.id"] == result.id
     assert span.attributes["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
     assert span.attributes["gen_ai.request.temperature"] == 0.3

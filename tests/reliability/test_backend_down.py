@@ -97,15 +97,14 @@ def test_outages_keep_latency_flat_and_lose_nothing(backend, recordings):
 def test_beyond_the_bounds_spans_are_dropped_not_blocking(backend):
     """A longer outage than the exporter deadline, with more spans than the queue holds:
     spans are dropped (counted in the docs' bounds), the app is never slowed or blocked."""
-    from llm_otel.core.invocation import LLMInvocation
-    from llm_otel.core.recorder import Recorder
+    from llm_otel.core import LLMInvocation, Recorder
 
     provider = _pipeline(backend, timeout=0.5, queue=64, delay_ms=50)
     recorder = Recorder(tracer_provider=provider)
     backend.mode = "503"
     started = time.perf_counter()
     for _ in range(1000):
-        recorder.stop_llm(recorder.start_llm(LLMInvocation(request_model="m")))
+        recorder.start(LLMInvocation(request_model="m")).end()
     elapsed = time.perf_counter() - started
     time.sleep(1.0)  # the exporter gives up on its batch after its 0.5 s deadline
     backend.mode = "ok"
@@ -123,15 +122,14 @@ EXIT_SCRIPT = textwrap.dedent("""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from llm_otel.core.invocation import LLMInvocation
-    from llm_otel.core.recorder import Recorder
+    from llm_otel.core import LLMInvocation, Recorder
 
     provider = TracerProvider()  # shuts down (flushing) at exit
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1])))
     trace.set_tracer_provider(provider)
     recorder = Recorder()
     for _ in range(200):
-        recorder.stop_llm(recorder.start_llm(LLMInvocation(request_model="m")))
+        recorder.start(LLMInvocation(request_model="m")).end()
     print("done", flush=True)
 """)
 

@@ -230,7 +230,7 @@ def test_failed_calls_leave_nothing_behind(recordings, spans):
     span stays alive once the caller has let go (no growing maps, no cycles kept)."""
     import gc
 
-    from llm_otel.core.invocation import LLMInvocation
+    from llm_otel.core import LLMInvocation
     from llm_otel.instrumentors.openai.streams import TracedStream
 
     def alive():

@@ -22,7 +22,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from llm_otel import config
-from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import get_recorder
 from rel_support import API_KEY, OPEN_SPANS, client_for
 
@@ -225,8 +225,6 @@ def _odd_record(cls, data):
 
     record = cls(name="n") if cls is not LLMInvocation else cls()
     for f in dataclasses.fields(cls):
-        if f.name in ("span", "ended", "parent", "start_perf", "first_chunk_perf", "chunk_perfs"):
-            continue  # the recorder's own bookkeeping
         if data.draw(st.booleans()):
             setattr(record, f.name, data.draw(ODD))
     return record
@@ -242,28 +240,30 @@ def test_fuzz_recorder_odd_records(data, mode, fail, chunks, spans, guard_report
     before = set(OPEN_SPANS.open)
     recorder = get_recorder()
     inv = _odd_record(LLMInvocation, data)
-    started = recorder.start_llm(inv)
+    op = recorder.start(inv)
     for _ in range(chunks):
-        recorder.chunk(inv)
+        op.chunk()
     if fail:
-        recorder.fail_llm(inv, data.draw(st.sampled_from([ValueError("\ud800 odd"), KeyError(Unprintable()),
-                                                          RuntimeError(API_KEY)])))
+        op.fail(data.draw(st.sampled_from([ValueError("\ud800 odd"), KeyError(Unprintable()), RuntimeError(API_KEY)])))
     else:
-        recorder.stop_llm(inv)
-    tool = _odd_record(ToolInvocation, data)
-    step = _odd_record(StepInvocation, data)
-    for record, start in ((tool, recorder.start_tool), (step, recorder.start_step)):
-        start(record)
-        with recorder.activate(record):
-            recorder.agent_event(record, data.draw(st.booleans()), data.draw(ODD), data.draw(ODD), data.draw(ODD))
+        op.end()
+    ops = [op]
+    for record in (_odd_record(ToolInvocation, data), _odd_record(StepInvocation, data)):
+        other = recorder.start(record)
+        ops.append(other)
+        with other.current():
+            if data.draw(st.booleans()):
+                other.agent_finish(data.draw(ODD))
+            else:
+                other.agent_action(data.draw(ODD), data.draw(ODD))
         if fail:
-            recorder.fail(record, ValueError("odd"))
+            other.fail(ValueError("odd"))
         else:
-            recorder.stop(record)
+            other.end()
     finished = exporter.get_finished_spans()
-    assert len(finished) == sum(r.span is not None for r in (inv, tool, step))  # every span opened ended
+    assert len(finished) == sum(o.span is not None for o in ops)  # every span opened ended
+    assert all(o.ended for o in ops)
     assert set(OPEN_SPANS.open) <= before
-    assert started is None or started is inv
     encode_spans(finished).SerializeToString()
     assert API_KEY not in repr([dict(s.attributes) for s in finished] + [dict(e.attributes) for s in finished
                                                                           for e in s.events])
@@ -274,9 +274,9 @@ def test_unencodable_values_are_made_exportable(spans):
     """Found by the fuzzers: a lone surrogate (a JSON ``\\ud800`` escape in a response) or an
     integer beyond int64 (a malformed usage) made the OTLP encoder reject the whole batch."""
     recorder = get_recorder()
-    inv = recorder.start_llm(LLMInvocation(request_model="gpt\ud800", attributes={"k\udce9": ["a\ud800", 2**70]}))
-    inv.input_tokens, inv.output_tokens, inv.response_id = 2**70, -(2**64), "id\udfff"
-    recorder.stop_llm(inv)
+    op = recorder.start(LLMInvocation(request_model="gpt\ud800", metadata={"k\udce9": ["a\ud800", 2**70]}))
+    op.record.input_tokens, op.record.output_tokens, op.record.response_id = 2**70, -(2**64), "id\udfff"
+    op.end()
     (span,) = spans()
     encode_spans([span]).SerializeToString()
     assert span.name == "chat gpt?"

@@ -23,7 +23,7 @@ def _targets():
     """(module, "Class.attr") of everything any of our instrumentors patches."""
     from llm_otel.instrumentors import langchain, llamaindex, openai
 
-    out = [(m, n) for m, n, _e, _a in openai._TARGETS]
+    out = [(openai._CLIENT_MODULE, n) for n, _is_async in openai._TARGETS]
     out += [(m, n) for m, n, _w in langchain._PATCHES]
     out += [(m, n) for m, n, _w in llamaindex._PATCHES]
     return out

@@ -24,7 +24,7 @@ from rel_support import API_KEY, client_for
 import llm_otel
 from llm_otel import config
 from llm_otel.core.content import REDACTED, REDACTION_FAILED
-from llm_otel.core.invocation import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import Recorder
 from support.cassettes import load
 
@@ -176,12 +176,10 @@ def test_redactor_hook_applies_to_llm_tool_and_step_content(content_mode, casset
     client = cassette("test_chat/test_chat").openai_client()
     client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": "I am Alice"}])
     recorder = Recorder()
-    tool = recorder.start_tool(ToolInvocation(name="lookup", arguments={"who": "Alice"}))
-    tool.result = "Alice is 30"
-    recorder.stop(tool)
-    step = recorder.start_step(StepInvocation(name="chain", inputs="Alice?"))
-    step.outputs = ["Alice", {"nested": "Alice"}]
-    recorder.stop(step)
+    with recorder.start(ToolInvocation(name="lookup", arguments={"who": "Alice"})) as tool:
+        tool.record.result = "Alice is 30"
+    with recorder.start(StepInvocation(name="chain", inputs="Alice?")) as step:
+        step.record.outputs = ["Alice", {"nested": "Alice"}]
     text = exported_text(spans)
     assert "Alice" not in text and text.count("<name>") >= 5
     assert "I am Alice" in seen
@@ -236,8 +234,7 @@ def test_base64_images_placeholder_unless_asked(keep, recordings, content_mode, 
         assert {"type": "blob", "modality": "image", "mime_type": "image/jpeg"}.items() <= parts[1].items()
     # a data URL anywhere in captured content (a step's input, say) is replaced too
     recorder = Recorder()
-    step = recorder.start_step(StepInvocation(name="s", inputs={"image": url}))
-    recorder.stop(step)
+    recorder.start(StepInvocation(name="s", inputs={"image": url})).end()
     assert (b64[:4096] in spans()[-1].attributes["llm_otel.input"]) is keep
 
 
@@ -252,13 +249,12 @@ def test_attribute_value_length_limit_is_honoured(monkeypatch, content_mode):
     assert provider._span_limits.max_attribute_length == 200
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     recorder = Recorder(tracer_provider=provider)
-    inv = recorder.start_llm(LLMInvocation(request_model="m" * 500, input_messages=[
+    op = recorder.start(LLMInvocation(request_model="m" * 500, input_messages=[
         {"role": "user", "parts": [{"type": "text", "content": "x" * 100_000}]}] * 20))
-    inv.response_id = "r" * 10_000
-    inv.input_tokens = inv.output_tokens = 1
-    recorder.stop_llm(inv)
-    step = recorder.start_step(StepInvocation(name="s", inputs="y" * 10_000))
-    recorder.stop(step)
+    op.record.response_id = "r" * 10_000
+    op.record.input_tokens = op.record.output_tokens = 1
+    op.end()
+    recorder.start(StepInvocation(name="s", inputs="y" * 10_000)).end()
     finished = exporter.get_finished_spans()
     assert len(finished) == 2
     for span in finished:

@@ -430,14 +430,12 @@ def test_a_fault_of_ours_never_reaches_the_function(spans, monkeypatch, caplog):
 
 
 def test_a_record_that_declines_content_is_not_captured_even_when_capture_is_on(spans, capture_content):
-    from llm_otel.core.invocation import StepInvocation
-    from llm_otel.core.recorder import get_recorder
+    from llm_otel.core import StepInvocation, get_recorder
 
     recorder = get_recorder()
     for capture in (False, None):
         step = StepInvocation(name=f"step-{capture}", inputs={"q": 1}, outputs="a", capture_content=capture)
-        recorder.start_step(step)
-        recorder.stop(step)
+        recorder.start(step).end()
     declined, default = spans()
     assert "llm_otel.input" not in declined.attributes
     assert default.attributes["llm_otel.input"] == '{"q": 1}'

@@ -10,22 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import llm_otel
-from llm_otel.core.invocation import LLMInvocation
-from llm_otel.core.recorder import get_recorder
+from llm_otel.core import LLMInvocation, get_recorder
 from llm_otel.usage import active
 
 
 def call(model="gpt-4o-mini", inp=10, out=5, cached=None, reasoning=None, error=None):
     """One LLM call recorded through the core, as any instrumentor records it."""
-    recorder = get_recorder()
-    inv = recorder.start_llm(LLMInvocation(request_model=model))
+    op = get_recorder().start(LLMInvocation(request_model=model))
+    inv = op.record
     if error is not None:
-        recorder.fail_llm(inv, error)
+        op.fail(error)
         return inv
     inv.response_model = model
     inv.input_tokens, inv.output_tokens = inp, out
     inv.cache_read_input_tokens, inv.reasoning_output_tokens = cached, reasoning
-    recorder.stop_llm(inv)
+    op.end()
     return inv
 
 
@@ -126,10 +125,10 @@ def test_totals_are_exact_under_heavy_thread_concurrency(spans):
 def test_a_call_claimed_by_a_framework_is_counted_once(spans):
     recorder = get_recorder()
     with llm_otel.usage() as u:
-        framework = recorder.start_llm(LLMInvocation(request_model="gpt-4o-mini"))
-        with recorder.activate(framework, claim=True):
+        framework = recorder.start(LLMInvocation(request_model="gpt-4o-mini"))
+        with framework.current(claim=True):
             call(inp=7, out=3)  # the SDK's record: merged into the framework's
-        recorder.stop_llm(framework)
+        framework.end()
     assert (u.requests, u.input_tokens, u.output_tokens) == (1, 7, 3)
     assert len(spans()) == 1
 

@@ -8,6 +8,10 @@ a missing one is skipped quietly, and instrumenting twice is the same as once.
 Patching is deferred until the app imports the library (a wrapt post-import hook on
 ``trigger_module``): ``import llm_otel.auto`` costs no import of LlamaIndex or LangChain
 in an app that never uses them.
+
+``instrument``/``uninstrument`` hold one lock, so concurrent calls cannot leave a library
+half patched; ``instrument(tracer_provider=...)`` on an instrumented library re-binds it to
+the new providers (without patching twice).
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from opentelemetry.instrumentation.dependencies import DependencyConflictError, 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
+from llm_otel.core.forksafe import ForkSafeLock
+
 logger = logging.getLogger("llm_otel")
+# one for all, reentrant: instrumenting one library may import another, whose import hook
+# then instruments it in the same thread
+_lock = ForkSafeLock(reentrant=True)
 
 
 class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -32,7 +41,13 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _hook_registered = False
 
     def instrument(self, **kwargs: Any) -> Any:
+        with _lock:
+            return self._instrument_once(**kwargs)
+
+    def _instrument_once(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry:
+            if kwargs.get("tracer_provider") is not None or kwargs.get("meter_provider") is not None:
+                self._bind(kwargs)
             return None
         kwargs.pop("skip_dep_check", None)
         raise_on_conflict = kwargs.pop("raise_exception_on_conflict", False)
@@ -52,7 +67,25 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return None
         return super().instrument(skip_dep_check=True, **kwargs)
 
+    def _bind(self, kwargs: Any) -> None:
+        """Already instrumented: record to the providers given from now on."""
+        if self._deferred is not None:  # not patched yet: patch with these when imported
+            self._deferred.update(kwargs)
+            return
+        from llm_otel.core.recorder import get_recorder
+
+        logger.info("llm_otel: %s re-bound to the providers given", type(self).__name__)
+        self._rebind(get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider")))
+
+    def _rebind(self, recorder: Any) -> None:
+        """Make the patched code record to ``recorder`` (each instrumentor says how)."""
+        raise NotImplementedError
+
     def _on_import(self, _module: Any) -> None:
+        with _lock:
+            self._patch_deferred()
+
+    def _patch_deferred(self) -> None:
         type(self)._hook_registered = False  # a post-import hook fires once
         kwargs, self._deferred = self._deferred, None
         if kwargs is None:  # uninstrumented before the library was imported
@@ -64,11 +97,12 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger.warning("llm_otel: instrumenting %s failed", self.trigger_module, exc_info=exc)
 
     def uninstrument(self, **kwargs: Any) -> Any:
-        if self._deferred is not None:  # never patched: just forget the pending request
-            self._deferred = None
-            self._is_instrumented_by_opentelemetry = False
-            return None
-        return super().uninstrument(**kwargs)
+        with _lock:
+            if self._deferred is not None:  # never patched: just forget the pending request
+                self._deferred = None
+                self._is_instrumented_by_opentelemetry = False
+                return None
+            return super().uninstrument(**kwargs)
 
 
 def patch(module: str, name: str, wrapper: Callable[..., Any]) -> bool:

@@ -53,9 +53,20 @@ AGENT_ID = "gen_ai.agent.id"
 DATA_SOURCE_ID = "gen_ai.data_source.id"
 
 # the project's own few attributes
-USAGE_ESTIMATED = "llm_otel.usage.estimated"  # tokens counted locally with tiktoken
+OWN_PREFIX = "llm_otel."  # + framework + "." + a library's extra (``llm_otel.llamaindex.nodes``)
+SPAN_KIND = "llm_otel.span.kind"  # what a step is when no GenAI operation fits
+# tokens counted locally with tiktoken: never usage. By default under their own names;
+# with LLM_OTEL_ESTIMATED_USAGE=report in gen_ai.usage.*, marked USAGE_ESTIMATED
+ESTIMATED_INPUT_TOKENS = "llm_otel.usage.estimated_input_tokens"
+ESTIMATED_OUTPUT_TOKENS = "llm_otel.usage.estimated_output_tokens"
+USAGE_ESTIMATED = "llm_otel.usage.estimated"
 COST_USD = "llm_otel.cost.usd"
 STREAMING = "llm_otel.request.stream"
+SHARED_REQUEST = "llm_otel.request.shared"  # a batch's runs answered by one request counted elsewhere
+RUN_ABANDONED = "llm_otel.run.abandoned"  # ended by us: its end never came
+STREAM_CLOSED_EARLY = "llm_otel.stream.closed_early"
+RETRIEVER_DOCUMENT_COUNT = "llm_otel.retriever.document_count"
+RETRIEVER_DOCUMENT_IDS = "llm_otel.retriever.document_ids"
 AGENT_ACTION_EVENT = "llm_otel.agent.action"  # span events on an agent run (LangChain)
 AGENT_FINISH_EVENT = "llm_otel.agent.finish"
 

@@ -69,10 +69,15 @@ def encoding_for(model: Optional[str]) -> Any:
     return encoding
 
 
-def count_text(text: str, model: Optional[str]) -> Optional[int]:
-    encoding = encoding_for(model)
-    if encoding is None:
-        return None
+def encoding(model: Optional[str]) -> Any:
+    return encoding_for(model)
+
+
+def when_loaded(model: Optional[str], callback: Any) -> None:
+    callback(encoding_for(model))
+
+
+def count_text(encoding: Any, text: str) -> int:
     return len(encoding.encode(text, disallowed_special=()))
 
 
@@ -88,11 +93,8 @@ def _message_texts(message: Dict[str, Any]) -> Iterable[str]:
                 yield repr(value)
 
 
-def count_messages(messages: List[Dict[str, Any]], model: Optional[str]) -> Optional[int]:
+def count_messages(encoding: Any, messages: List[Dict[str, Any]]) -> int:
     """Prompt tokens of chat messages (semconv shape), framing included."""
-    encoding = encoding_for(model)
-    if encoding is None:
-        return None
     total = _PER_REPLY
     for message in messages:
         total += _PER_MESSAGE
@@ -101,11 +103,8 @@ def count_messages(messages: List[Dict[str, Any]], model: Optional[str]) -> Opti
     return total
 
 
-def count_output(messages: List[Dict[str, Any]], model: Optional[str]) -> Optional[int]:
+def count_output(encoding: Any, messages: List[Dict[str, Any]]) -> int:
     """Completion tokens of generated messages (no framing)."""
-    encoding = encoding_for(model)
-    if encoding is None:
-        return None
     return sum(len(encoding.encode(t, disallowed_special=())) for m in messages for t in _message_texts(m))
 
 

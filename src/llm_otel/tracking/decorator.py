@@ -1,7 +1,7 @@
 """``@track``: a span around the user's own function, built on the core's step records.
 
-The span is a :class:`StepInvocation` started, activated, stopped or failed by the
-recorder, so it nests with every instrumentor's spans (LLM calls made inside become its
+The span is the operation of a :class:`StepInvocation`, made current, ended or failed
+through the core like every instrumentor's, so it nests with their spans (LLM calls made inside become its
 children) and follows the same content rules. Generators are traced until they finish,
 are closed, or are garbage collected; the span is current only while the generator's
 own code runs (each ``next``/``send``/``throw``), never in the consumer between items,
@@ -20,10 +20,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from llm_otel import config
-from llm_otel.core import semconv as sc
-from llm_otel.core.guard import report
-from llm_otel.core.invocation import StepInvocation
-from llm_otel.core.recorder import Recorder, get_recorder, suppressed
+from llm_otel.core import StepInvocation, get_recorder, report
 from llm_otel.tracking import state
 from llm_otel.tracking.serialize import MAX_ITEMS, to_jsonable
 
@@ -94,19 +91,18 @@ def track(func: Optional[Callable[..., Any]] = None, *, name: Optional[str] = No
 
 
 class _Run:
-    """One traced call: the recorder, the tracked step and, for generators, the items."""
+    """One traced call: the tracked operation and, for generators, the items."""
 
-    __slots__ = ("recorder", "tracked", "opts", "items", "item_count")
+    __slots__ = ("tracked", "opts", "items", "item_count")
 
-    def __init__(self, recorder: Recorder, tracked: state.Tracked, opts: _Options) -> None:
-        self.recorder = recorder
+    def __init__(self, tracked: state.Tracked, opts: _Options) -> None:
         self.tracked = tracked
         self.opts = opts
         self.items: List[Any] = []
         self.item_count = 0
 
     def activate(self) -> Any:
-        return self.recorder.activate(self.tracked.step)
+        return self.tracked.op.current()
 
     def item(self, value: Any) -> None:
         if self.opts.capture_output:
@@ -124,15 +120,15 @@ class _Run:
         try:
             tracked = self.tracked
             if has_result and self.opts.capture_output and not tracked.output_set:
-                tracked.step.outputs = to_jsonable(result, config.settings().content_max_length)
-            self.recorder.stop(tracked.step)
+                tracked.op.record.outputs = to_jsonable(result, config.settings().content_max_length)
+            tracked.op.end()
             state.closed(tracked)
         except Exception as exc:  # noqa: BLE001
             report("llm_otel.track (end)", exc)
 
     def fail(self, error: BaseException) -> None:
         try:
-            self.recorder.fail(self.tracked.step, error)
+            self.tracked.op.fail(error)
             state.closed(self.tracked)
         except Exception as exc:  # noqa: BLE001
             report("llm_otel.track (fail)", exc)
@@ -140,31 +136,24 @@ class _Run:
 
 def _begin(opts: _Options, args: Any, kwargs: Any) -> Optional[_Run]:
     try:
-        if suppressed():
-            return None
-        recorder = get_recorder()
-        attributes: Dict[str, Any] = {}
-        if opts.tags:
-            attributes[sc.TAGS] = list(opts.tags)
-        if opts.metadata:
-            for key, value in opts.metadata.items():
-                attributes[sc.METADATA_PREFIX + str(key)] = value
-        step = StepInvocation(name=opts.name, kind=opts.kind, attributes=attributes, capture_content=True)
+        step = StepInvocation(name=opts.name, kind=opts.kind, capture_content=True,
+                              tags=list(opts.tags) if opts.tags else None,
+                              metadata=dict(opts.metadata) if opts.metadata else None)
         if opts.capture_input:
             step.inputs = _inputs(opts, args, kwargs)
-        recorder.start_step(step)
-        if step.span is None:
+        op = get_recorder().start(step)
+        if not op:
             return None
     except Exception as exc:  # noqa: BLE001
         report("llm_otel.track (start)", exc)
         return None
     try:
-        tracked = state.Tracked(step)
+        tracked = state.Tracked(op)
         state.opened(tracked)
-        return _Run(recorder, tracked, opts)
+        return _Run(tracked, opts)
     except Exception as exc:  # noqa: BLE001 - do not leave the span open: end it, call through
         report("llm_otel.track (start)", exc)
-        recorder.stop(step)
+        op.end()
         return None
 
 

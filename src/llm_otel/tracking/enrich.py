@@ -16,25 +16,27 @@ Attribute names: ``session.id``, ``user.id``, ``llm_otel.tags`` (string array),
 ``llm_otel.metadata.<key>``, ``llm_otel.feedback.<name>.value`` / ``.reason``,
 ``llm_otel.input`` / ``llm_otel.output``.
 
-These functions never raise: a bad argument is logged (once per place) and skipped.
+Every value goes through the core's one attribute path (credentials masked, values cut
+once, exportable), whichever of the places above it lands in.
+
+These functions never raise: a bad argument is logged as one warning line and skipped.
+Without a configured OpenTelemetry SDK there are no traces: ``get_current_trace_id()`` is
+None and the others do nothing (quietly).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import numbers
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from llm_otel import config
+from llm_otel.core import StepInvocation, get_recorder, guarded
+from llm_otel.core import mapping
 from llm_otel.core import semconv as sc
-from llm_otel.core.guard import guarded
-from llm_otel.core.invocation import StepInvocation
-from llm_otel.core.recorder import get_recorder
 from llm_otel.tracking import state
 from llm_otel.tracking.serialize import to_jsonable
 
@@ -45,41 +47,28 @@ _UNSET: Any = object()
 FeedbackScore = Dict[str, Any]  # {"name": str, "value": float | int | bool | str, "reason": str | None}
 
 
-# ---- attribute values ------------------------------------------------------------------
+class _BadArgument(ValueError):
+    """A user argument we cannot record: said in one warning line, not a traceback."""
 
 
-def _attr_value(value: Any) -> Any:
-    """An OTel attribute value, as the core writes them: primitives and string lists as
-    they are, anything else as capped JSON text."""
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
-    return json.dumps(to_jsonable(value, config.settings().content_max_length), ensure_ascii=False)
-
-
-def _metadata_attributes(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    if not metadata:
-        return {}
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
-    return {sc.METADATA_PREFIX + str(key): _attr_value(value)
-            for key, value in metadata.items() if value is not None}
-
-
-def _feedback_attributes(name: Any, value: Any, reason: Any = None) -> Dict[str, Any]:
+def _score(name: Any, value: Any, reason: Any = None) -> Tuple[str, Tuple[Any, Optional[str]]]:
     if not isinstance(name, str) or not name:
-        raise ValueError(f"a feedback score needs a non-empty string name, got {name!r}")
+        raise _BadArgument(f"a feedback score needs a non-empty string name, got {name!r}")
     if isinstance(value, bool) or isinstance(value, str):
         pass
     elif isinstance(value, numbers.Real):
         value = float(value)
     else:
-        raise TypeError(f"feedback {name!r}: value must be a number, bool or str, not {type(value).__name__}")
-    attrs: Dict[str, Any] = {f"{sc.FEEDBACK_PREFIX}{name}.value": value}
-    if reason is not None:
-        attrs[f"{sc.FEEDBACK_PREFIX}{name}.reason"] = str(reason)
-    return attrs
+        raise _BadArgument(f"feedback {name!r}: value must be a number, bool or str, not {type(value).__name__}")
+    return name, (value, None if reason is None else str(reason))
+
+
+def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
+    if not metadata:
+        return None
+    if not isinstance(metadata, dict):
+        raise _BadArgument(f"metadata must be a dict, not {type(metadata).__name__}")
+    return metadata
 
 
 def _tags(tags: Optional[Iterable[Any]]) -> List[str]:
@@ -90,12 +79,37 @@ def _tags(tags: Optional[Iterable[Any]]) -> List[str]:
     return [str(t) for t in tags]
 
 
-def _merge_tags(existing: Any, new: Sequence[str]) -> List[str]:
+def _merge_tags(existing: Any, new: Sequence[str]) -> Optional[List[str]]:
     merged = list(existing) if isinstance(existing, (list, tuple)) else []
     for tag in new:
         if tag not in merged:
             merged.append(tag)
-    return merged
+    return merged or None
+
+
+def _apply(step: StepInvocation, tags: Sequence[str], metadata: Optional[Dict[str, Any]],
+           scores: Optional[Dict[str, Any]] = None, user_id: Any = None, session_id: Any = None) -> None:
+    """Add trace/span data to a step record (written on its span when it ends)."""
+    if tags:
+        step.tags = _merge_tags(step.tags, tags)
+    if metadata:
+        step.metadata = {**(step.metadata or {}), **metadata}
+    if scores:
+        step.scores = {**(step.scores or {}), **scores}
+    if user_id is not None:
+        step.user_id = str(user_id)
+    if session_id is not None:
+        step.session_id = str(session_id)
+
+
+def _attributes(step: StepInvocation) -> Dict[str, Any]:
+    """What a step record's data looks like as attributes, through the core's one path."""
+    limit = config.settings().content_max_length
+    return {**mapping.step_end(step, limit), **mapping.step_content(step, limit)}
+
+
+def _warn(where: str, exc: _BadArgument) -> None:
+    logger.warning("llm_otel.%s: %s; skipped", where, exc)
 
 
 # ---- update_current_span ---------------------------------------------------------------
@@ -113,33 +127,35 @@ def update_current_span(name: Optional[str] = None, tags: Optional[Sequence[str]
     span = trace.get_current_span()
     if not span.is_recording():
         return
-    tracked = state.by_span(span.get_span_context().span_id)
-    step = tracked.step if tracked is not None else None
-    attrs = _metadata_attributes(metadata)
-    new_tags = _tags(tags)
-    if new_tags:
-        existing = step.attributes.get(sc.TAGS) if step is not None else _span_attribute(span, sc.TAGS)
-        attrs[sc.TAGS] = _merge_tags(existing, new_tags)
+    try:
+        metadata = _metadata(metadata)
+    except _BadArgument as exc:
+        _warn("update_current_span", exc)
+        metadata = None
     limit = config.settings().content_max_length
-    if name:
-        span.update_name(str(name))
-        if step is not None:
+    tracked = state.by_span(span.get_span_context().span_id)
+    if tracked is not None:  # a @track span: its record, written when it ends
+        step = tracked.op.record
+        if name:
             step.name = str(name)
-    if step is not None:
-        step.attributes.update(attrs)
+        _apply(step, _tags(tags), metadata)
         if input is not _UNSET:
             step.inputs = to_jsonable(input, limit)
-            step.capture_content = True
-            tracked.input_set = True  # type: ignore[union-attr]
+            step.capture_content = tracked.input_set = True
         if output is not _UNSET:
             step.outputs = to_jsonable(output, limit)
-            step.capture_content = True
-            tracked.output_set = True  # type: ignore[union-attr]
-    else:
-        if input is not _UNSET:
-            attrs[sc.INPUT] = json.dumps(to_jsonable(input, limit), ensure_ascii=False)
-        if output is not _UNSET:
-            attrs[sc.OUTPUT] = json.dumps(to_jsonable(output, limit), ensure_ascii=False)
+            step.capture_content = tracked.output_set = True
+        return
+    # any other span (an LLM span, the app's own): the same values, written now
+    update = StepInvocation(tags=_merge_tags(_span_attribute(span, sc.TAGS), _tags(tags)) if tags else None,
+                            metadata=metadata)
+    if input is not _UNSET:
+        update.inputs = to_jsonable(input, limit)
+    if output is not _UNSET:
+        update.outputs = to_jsonable(output, limit)
+    if name:
+        span.update_name(mapping.span_name(str(name), limit))
+    attrs = _attributes(update)
     if attrs:
         span.set_attributes(attrs)
 
@@ -169,50 +185,44 @@ def update_current_trace(tags: Optional[Sequence[str]] = None, metadata: Optiona
     if not ctx.is_valid:
         logger.debug("llm_otel: update_current_trace() outside any trace; nothing recorded")
         return
-    attrs = _metadata_attributes(metadata)
+    try:
+        metadata = _metadata(metadata)
+    except _BadArgument as exc:
+        _warn("update_current_trace", exc)
+        metadata = None
+    scores: Dict[str, Any] = {}
     for score in feedback_scores or ():
         try:
-            attrs.update(_feedback_attributes(score.get("name"), score.get("value"), score.get("reason")))
-        except (AttributeError, TypeError, ValueError) as exc:
-            logger.warning("llm_otel: feedback score %r skipped: %s", score, exc)
-    if user_id is not None:
-        attrs[sc.USER_ID] = str(user_id)
-    if session_id is not None:
-        attrs[sc.SESSION_ID] = str(session_id)
-    new_tags = _tags(tags)
-    _record_on_trace(ctx, span, attrs, new_tags)
+            if not isinstance(score, dict):
+                raise _BadArgument(f"a feedback score is a dict with name and value, not {type(score).__name__}")
+            key, value = _score(score.get("name"), score.get("value"), score.get("reason"))
+            scores[key] = value
+        except _BadArgument as exc:
+            _warn("update_current_trace", exc)
+    _record_on_trace(ctx, span, _tags(tags), metadata, scores, user_id, session_id)
 
 
-def _record_on_trace(ctx: SpanContext, span: Any, attrs: Dict[str, Any], new_tags: List[str],
-                     fallback_span_name: str = sc.TRACE_UPDATE_EVENT) -> None:
+def _record_on_trace(ctx: SpanContext, span: Any, tags: List[str], metadata: Optional[Dict[str, Any]],
+                     scores: Dict[str, Any], user_id: Any = None, session_id: Any = None) -> None:
     root = state.trace_root(ctx.trace_id)
     if root is not None:
-        step = root.step
-        if new_tags:
-            attrs[sc.TAGS] = _merge_tags(step.attributes.get(sc.TAGS), new_tags)
-        if not attrs:
-            return
-        step.attributes.update(attrs)  # the step's end writes its attributes again
-        step.span.set_attributes(attrs)
+        _apply(root.op.record, tags, metadata, scores, user_id, session_id)
         return
-    if new_tags:
-        attrs[sc.TAGS] = new_tags
+    update = StepInvocation()
+    _apply(update, tags, metadata, scores, user_id, session_id)
+    attrs = _attributes(update)
     if not attrs:
         return
     if span is not None and span.is_recording():
         span.add_event(sc.TRACE_UPDATE_EVENT, attrs)
         return
-    _correlated_span(fallback_span_name, ctx, attrs)
+    update.name, update.kind = sc.TRACE_UPDATE_EVENT, "trace_update"
+    _correlated_span(update, ctx)
 
 
-def _correlated_span(name: str, parent: SpanContext, attrs: Dict[str, Any]) -> None:
+def _correlated_span(step: StepInvocation, parent: SpanContext) -> None:
     """A small span in ``parent``'s trace, whatever the current context is."""
-    parent_ctx = trace.set_span_in_context(NonRecordingSpan(parent), Context())
-    recorder = get_recorder()
-    step = StepInvocation(name=name, kind="feedback" if name == "feedback" else "trace_update",
-                          attributes=attrs)
-    recorder.start_step(step, parent_context=parent_ctx)
-    recorder.stop(step)
+    get_recorder().start(step, parent=parent).end()
 
 
 # ---- record_feedback -------------------------------------------------------------------
@@ -229,13 +239,22 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
     ``trace_id_or_span_context``: a trace id (int or 32 hex digits, as
     :func:`get_current_trace_id` returns), a ``SpanContext`` or a span. The score is
     ``llm_otel.feedback.<name>.value`` (and ``.reason``): on the trace's root while it is
-    open, else on a span ``feedback`` in the original trace, under its root.
+    open, else on a span ``feedback`` in the original trace, under its root. ``None`` (the
+    trace id outside any trace, e.g. with no SDK configured) records nothing.
     """
-    trace_id, parent = _resolve(trace_id_or_span_context)
-    attrs = _feedback_attributes(name, value, reason)
+    if trace_id_or_span_context is None:
+        logger.debug("llm_otel: record_feedback(None, ...): no trace to attach %r to; nothing recorded", name)
+        return
+    try:
+        trace_id, parent = _resolve(trace_id_or_span_context)
+        key, score = _score(name, value, reason)
+    except _BadArgument as exc:
+        _warn("record_feedback", exc)
+        return
+    scores = {key: score}
     root = state.trace_root(trace_id)
     if root is not None:
-        _record_on_trace(root.step.span.get_span_context(), None, attrs, [])
+        _apply(root.op.record, [], None, scores)
         return
     if parent is None:
         parent = state.ended_root(trace_id)
@@ -246,13 +265,13 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
     # no generic llm_otel.feedback.name/value: a score called "name" or "value" would make
     # one key both a leaf and a branch for backends that nest dotted keys (Phoenix)
-    _correlated_span("feedback", parent, attrs)
+    _correlated_span(StepInvocation(name="feedback", kind="feedback", scores=scores), parent)
 
 
 def _resolve(ref: TraceRef) -> Tuple[int, Optional[SpanContext]]:
     if isinstance(ref, SpanContext):
         if not ref.is_valid:
-            raise ValueError("record_feedback: the SpanContext is not valid")
+            raise _BadArgument("record_feedback: the SpanContext is not valid")
         return ref.trace_id, SpanContext(ref.trace_id, ref.span_id, is_remote=True,
                                          trace_flags=ref.trace_flags, trace_state=ref.trace_state)
     get_context = getattr(ref, "get_span_context", None)
@@ -262,13 +281,16 @@ def _resolve(ref: TraceRef) -> Tuple[int, Optional[SpanContext]]:
         text = ref.strip().lower()
         if text.startswith("0x"):
             text = text[2:]
-        trace_id = int(text, 16)
+        try:
+            trace_id = int(text, 16)
+        except ValueError:
+            raise _BadArgument(f"{ref!r} is not a trace id (32 hex digits)") from None
     elif isinstance(ref, int) and not isinstance(ref, bool):
         trace_id = ref
     else:
-        raise TypeError(f"record_feedback: expected a trace id or SpanContext, not {type(ref).__name__}")
+        raise _BadArgument(f"expected a trace id or SpanContext, not {type(ref).__name__}")
     if not 0 < trace_id < 2 ** 128:
-        raise ValueError(f"record_feedback: {ref!r} is not a valid trace id")
+        raise _BadArgument(f"{ref!r} is not a valid trace id")
     return trace_id, None
 
 

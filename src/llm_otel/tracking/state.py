@@ -13,26 +13,26 @@ Entries leave the maps when the span ends; the maps are bounded all the same.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
-from llm_otel.core.invocation import StepInvocation
+from llm_otel.core import Operation
+from llm_otel.core.forksafe import ForkSafeLock
 
 MAX_OPEN_TRACES = 10_000
 MAX_ENDED_ROOTS = 10_000
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 
 
 class Tracked:
-    """A ``@track`` step plus what ``update_current_span`` changed on it."""
+    """A ``@track`` operation plus what ``update_current_span`` changed on it."""
 
-    __slots__ = ("step", "span_id", "trace_id", "input_set", "output_set", "is_root")
+    __slots__ = ("op", "span_id", "trace_id", "input_set", "output_set", "is_root")
 
-    def __init__(self, step: StepInvocation) -> None:
-        self.step = step
-        ctx = step.span.get_span_context()
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        ctx = op.span.get_span_context()
         self.span_id: int = ctx.span_id
         self.trace_id: int = ctx.trace_id
         self.input_set = False
@@ -41,7 +41,7 @@ class Tracked:
 
     @property
     def open(self) -> bool:
-        return not self.step.ended and self.step.span is not None and self.step.span.is_recording()
+        return not self.op.ended and self.op.span is not None and self.op.span.is_recording()
 
 
 _by_span: Dict[int, Tracked] = {}
@@ -67,7 +67,7 @@ def closed(tracked: Tracked) -> None:
     with _lock:
         _by_span.pop(tracked.span_id, None)
         if tracked.is_root:
-            _ended_roots[tracked.trace_id] = tracked.step.span.get_span_context()
+            _ended_roots[tracked.trace_id] = tracked.op.span.get_span_context()
             _ended_roots.move_to_end(tracked.trace_id)
             while len(_ended_roots) > MAX_ENDED_ROOTS:
                 _ended_roots.popitem(last=False)

@@ -19,18 +19,24 @@ a lock around each counter's totals). So:
 
 The same hook prices each call (:mod:`llm_otel.usage.pricing`) and sets
 ``inv.cost_usd``, which the core records on the LLM span as ``llm_otel.cost.usd``.
+
+What is counted where: generation calls (chat, text completion, Responses) in
+``input_tokens`` / ``output_tokens`` / ``requests``; embeddings apart in
+``embedding_tokens`` / ``embedding_requests`` (as LlamaIndex's ``TokenCountingHandler``
+keeps them); ``total_tokens`` and ``cost_usd`` cover both. Tokens the API did not report
+and that were counted locally are never mixed in: they are ``estimated_input_tokens`` /
+``estimated_output_tokens`` (and ``estimated_cost_usd``).
 """
 
 from __future__ import annotations
 
 import contextvars
 import sys
-import threading
 import types
 from typing import Any, Dict, Optional, Tuple
 
-from llm_otel.core.invocation import LLMInvocation
-from llm_otel.core.recorder import add_end_hook
+from llm_otel.core import LLMInvocation, add_end_hook
+from llm_otel.core.forksafe import ForkSafeLock
 from llm_otel.usage.pricing import Price, cost_usd, price_for, reload_prices, set_price
 
 __all__ = ["ModelUsage", "Price", "Usage", "cost_usd", "price_for", "reload_prices", "set_price", "usage"]
@@ -48,36 +54,60 @@ class ModelUsage:
         self.reasoning_tokens = 0
         self.requests = 0
         self.failed_requests = 0
+        self.embedding_tokens = 0
+        self.embedding_requests = 0
+        self.estimated_input_tokens = 0
+        self.estimated_output_tokens = 0
         self.unpriced_requests = 0  # calls with usage whose model has no price
         self._cost = 0.0
+        self._estimated_cost = 0.0
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        """Every token the API reported: input, output and embeddings."""
+        return self.input_tokens + self.output_tokens + self.embedding_tokens
 
     @property
     def cost_usd(self) -> Optional[float]:
-        """Total cost in USD; None when any call with usage had an unknown price."""
+        """Total cost in USD of the reported usage; None when any call with usage had an
+        unknown price."""
         return None if self.unpriced_requests else self._cost
 
-    def _add(self, inv: LLMInvocation) -> None:
-        self.requests += 1
-        if inv.error_type is not None:
-            self.failed_requests += 1
-        self.input_tokens += inv.input_tokens or 0
-        self.output_tokens += inv.output_tokens or 0
-        self.cached_input_tokens += inv.cache_read_input_tokens or 0
-        self.reasoning_tokens += inv.reasoning_output_tokens or 0
-        if inv.cost_usd is not None:
+    @property
+    def estimated_cost_usd(self) -> float:
+        """Cost of the locally estimated tokens (an estimate, never part of ``cost_usd``)."""
+        return self._estimated_cost
+
+    def _add(self, inv: LLMInvocation, estimated_cost: Optional[float]) -> None:
+        failed = inv.error_type is not None
+        if inv.operation == "embeddings":
+            self.embedding_requests += inv.requests
+            self.embedding_tokens += inv.input_tokens or 0
+        else:
+            self.requests += inv.requests
+            self.input_tokens += inv.input_tokens or 0
+            self.output_tokens += inv.output_tokens or 0
+            self.cached_input_tokens += inv.cache_read_input_tokens or 0
+            self.reasoning_tokens += inv.reasoning_output_tokens or 0
+        self.failed_requests += failed
+        self.estimated_input_tokens += inv.estimated_input_tokens or 0
+        self.estimated_output_tokens += inv.estimated_output_tokens or 0
+        if inv.cost_usd is not None and (inv.input_tokens is not None or inv.output_tokens is not None):
             self._cost += inv.cost_usd
         elif inv.input_tokens is not None or inv.output_tokens is not None:
             self.unpriced_requests += 1
+        if estimated_cost is not None:
+            self._estimated_cost += estimated_cost
 
     def as_dict(self) -> Dict[str, Any]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "total_tokens": self.total_tokens, "cached_input_tokens": self.cached_input_tokens,
                 "reasoning_tokens": self.reasoning_tokens, "requests": self.requests,
-                "failed_requests": self.failed_requests, "cost_usd": self.cost_usd}
+                "failed_requests": self.failed_requests, "embedding_tokens": self.embedding_tokens,
+                "embedding_requests": self.embedding_requests,
+                "estimated_input_tokens": self.estimated_input_tokens,
+                "estimated_output_tokens": self.estimated_output_tokens, "cost_usd": self.cost_usd,
+                "estimated_cost_usd": self.estimated_cost_usd}
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
@@ -94,18 +124,18 @@ class Usage(ModelUsage):
     def __init__(self) -> None:
         super().__init__()
         self.by_model: Dict[str, ModelUsage] = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._tokens: list = []
 
-    def add(self, inv: LLMInvocation) -> None:
+    def add(self, inv: LLMInvocation, estimated_cost: Optional[float] = None) -> None:
         """Count one finished LLM call (the end hook does this for recorded calls)."""
         model = inv.response_model or inv.request_model or "unknown"
         with self._lock:
-            self._add(inv)
+            self._add(inv, estimated_cost)
             per_model = self.by_model.get(model)
             if per_model is None:
                 per_model = self.by_model[model] = ModelUsage()
-            per_model._add(inv)
+            per_model._add(inv, estimated_cost)
 
     def as_dict(self) -> Dict[str, Any]:
         out = super().as_dict()
@@ -150,8 +180,15 @@ def _on_llm_end(inv: LLMInvocation) -> None:
         inv.cost_usd = cost_usd(inv.response_model, inv.input_tokens, inv.output_tokens,
                                 inv.cache_read_input_tokens, inv.cache_creation_input_tokens,
                                 fallback_model=inv.request_model)
-    for counter in _active.get():
-        counter.add(inv)
+    counters = _active.get()
+    if not counters:
+        return
+    estimated_cost = None
+    if inv.estimated_input_tokens is not None or inv.estimated_output_tokens is not None:
+        estimated_cost = cost_usd(inv.response_model, inv.estimated_input_tokens, inv.estimated_output_tokens,
+                                  fallback_model=inv.request_model)
+    for counter in counters:
+        counter.add(inv, estimated_cost)
 
 
 add_end_hook(_on_llm_end)
