@@ -54,7 +54,7 @@ PRELUDE = textwrap.dedent("""
     logging.getLogger("llm_otel").setLevel(logging.DEBUG)
     from llm_otel.core import tokens
 
-    def loaded(model, timeout=30):
+    def loaded(model, timeout=90):  # generous: a busy machine slows the load, never a hang
         box, ready = [], threading.Event()
         tokens.when_loaded(model, lambda enc: (box.append(enc), ready.set()))
         assert ready.wait(timeout), "load did not finish"
@@ -66,7 +66,7 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-def run_fresh(code: str, cache_dir: Path, site: Path = None, helpers: str = "", timeout: float = 120) -> dict:
+def run_fresh(code: str, cache_dir: Path, site: Path = None, helpers: str = "", timeout: float = 300) -> dict:
     """Run PRELUDE + helpers + code in a new interpreter; returns what its ``out(...)`` printed."""
     env = dict(os.environ, TIKTOKEN_CACHE_DIR=str(cache_dir))
     env.pop("DATA_GYM_CACHE_DIR", None)
@@ -103,7 +103,7 @@ def shadow_package(root: Path, files: dict) -> Path:
 def wait_loaded(model: str) -> "tiktoken.Encoding":
     box, ready = [], threading.Event()
     tokens.when_loaded(model, lambda enc: (box.append(enc), ready.set()))
-    assert ready.wait(30)
+    assert ready.wait(90)
     return box[0]
 
 
@@ -127,7 +127,7 @@ MODELS = {
     "gpt-4.1-nano": "o200k_base", "gpt-4.5-preview": "o200k_base", "gpt-5": "o200k_base",
     "gpt-5.1-codex": "o200k_base", "o1": "o200k_base", "o3-mini": "o200k_base", "o4-mini": "o200k_base",
     "gpt-oss-120b": "o200k_base", "ft:gpt-4o-mini:acme::abc123": "o200k_base", "openai/gpt-4o": "o200k_base",
-    "claude-3-5-sonnet": "o200k_base", "": "o200k_base", None: "o200k_base",
+    "claude-3-5-sonnet": "o200k_base", "": "o200k_base", None: "o200k_base", 42: "o200k_base",
     "gpt-4": "cl100k_base", "gpt-4-turbo": "cl100k_base", "gpt-4-0613": "cl100k_base",
     "GPT-4-32k": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "gpt-3.5-turbo-instruct": "cl100k_base",
     "gpt-35-turbo": "cl100k_base", "azure/gpt-35-turbo-16k": "cl100k_base",
@@ -329,7 +329,7 @@ def test_the_first_call_returns_at_once_and_the_load_runs_on_another_thread(tmp_
         second_s = time.perf_counter() - start
         box, ready = [], threading.Event()
         tokens.when_loaded("gpt-4o", lambda enc: (box.append((enc.name, threading.get_ident())), ready.set()))
-        ready.wait(30)
+        ready.wait(90)
         stop.append(True)
         out(first=repr(first), first_s=first_s, second=repr(second), second_s=second_s, loaded=box[0][0],
             on_caller=box[0][1] == threading.get_ident(), after=tokens.encoding("gpt-4o").name)
@@ -355,7 +355,7 @@ def test_a_caller_never_waits_for_a_load_that_hangs_on_disk(tmp_path):
         busy_s = time.perf_counter() - start
         with open({str(fifo)!r}, "wb") as writer:  # the disk answers at last
             writer.write(open({str(tmp_path / "o200k")!r}, "rb").read())
-        deadline = time.time() + 30
+        deadline = time.time() + 90
         while len(calls) < 1024 and time.time() < deadline:
             time.sleep(0.01)
         time.sleep(0.1)
@@ -369,18 +369,20 @@ def test_a_caller_never_waits_for_a_load_that_hangs_on_disk(tmp_path):
     assert len(warnings) == 1 and "llm_otel.core.tokens.when_loaded" in warnings[0]
 
 
-def test_warm_up_loads_the_default_encodings_in_the_background(tmp_path):
+def test_warm_up_loads_the_default_encoding_in_the_background(tmp_path):
     result = run_fresh("""
         start = time.perf_counter()
         tokens.warm_up()
         warm_up_s = time.perf_counter() - start
-        deadline = time.time() + 30
-        while (tokens.encoding("gpt-4o") is None or tokens.encoding("gpt-4") is None) and time.time() < deadline:
+        deadline = time.time() + 90
+        while tokens.encoding("gpt-4o") is None and time.time() < deadline:
             time.sleep(0.01)
-        out(warm_up_s=warm_up_s, names=[tokens.encoding(m).name for m in ("gpt-4o", "gpt-4")])
+        out(warm_up_s=warm_up_s, name=tokens.encoding("gpt-4o").name,
+            unknown_model=repr(tokens.encoding("some-proxy-model")), gpt_4=repr(tokens.encoding("gpt-4")))
     """, tmp_path / "empty-cache")
     assert result["warm_up_s"] < 0.01
-    assert result["names"] == ["o200k_base", "cl100k_base"]
+    assert result["name"] == "o200k_base" and result["unknown_model"] == "<Encoding 'o200k_base'>"
+    assert result["gpt_4"] == "None"  # cl100k_base is loaded when first asked for
 
 
 def test_callback_errors_are_reported_not_raised(tmp_path):
@@ -424,7 +426,7 @@ FORK_HELPERS = """
         '''In the forked child: the first call must not hang, and a load must finish.'''
         try:
             first = tokens.encoding("gpt-4o")
-            enc = loaded("gpt-4o", timeout=20)
+            enc = loaded("gpt-4o", timeout=90)
             if enc is None or tokens.count_text(enc, "hello world") != 2:
                 os._exit(1)
             if CALLS:
@@ -433,7 +435,7 @@ FORK_HELPERS = """
         except BaseException:
             os._exit(2)
 
-    def wait_child(pid, timeout=30):
+    def wait_child(pid, timeout=120):
         deadline = time.time() + timeout
         while time.time() < deadline:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -456,7 +458,7 @@ def test_forking_during_a_load_leaves_children_that_count(tmp_path):
         threading.Thread(target=tokens.encoding, args=("gpt-4o",)).start()
         tokens.when_loaded("gpt-4o", lambda enc: CALLS.append("parent's"))
         start, pids = time.perf_counter(), []
-        for offset in (0.0, 0.002, 0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3):
+        for offset in (0.0, 0.005, 0.05, 0.15, 0.3):
             time.sleep(max(0.0, start + offset - time.perf_counter()))
             pid = os.fork()
             if pid == 0:
@@ -471,7 +473,7 @@ def test_forking_during_a_load_leaves_children_that_count(tmp_path):
         out(codes=codes, after_load=wait_child(pid), calls=CALLS)
     """, tmp_path / "empty-cache", helpers=FORK_HELPERS)
     assert set(result["codes"]) <= {0, 3}, result["codes"]  # none hung, failed or ran a stale callback
-    assert result["codes"].count(0) >= 3, result["codes"]  # most forks came mid-load
+    assert result["codes"].count(0) >= 2, result["codes"]  # forks came mid-load
     assert result["after_load"] == 3  # ready at once in a child forked after the load
     assert result["calls"] == ["parent's"]
 
