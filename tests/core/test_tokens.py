@@ -241,7 +241,8 @@ def _one_byte_changed(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
 
 
-@pytest.mark.parametrize("damage", [_truncated, _one_byte_changed, lambda data: b""])
+@pytest.mark.parametrize("damage", [_truncated, _one_byte_changed, lambda data: b""],
+                         ids=["truncated", "one-byte-changed", "empty"])
 def test_a_damaged_cache_file_gives_no_estimate_and_no_download(tmp_path, damage):
     cache_file(tmp_path / "cache", "o200k_base").write_bytes(damage(published("o200k_base")))
     site = shadow_package(tmp_path, {})  # no bundled copies either
@@ -265,7 +266,8 @@ def test_a_damaged_cache_file_gives_no_estimate_and_no_download(tmp_path, damage
 
 @pytest.mark.parametrize("damage", [lambda gz: gz[: len(gz) // 2],  # a cut gzip stream
                                     lambda gz: gzip.compress(_one_byte_changed(gzip.decompress(gz))),
-                                    lambda gz: b"not gzip at all"])
+                                    lambda gz: b"not gzip at all"],
+                         ids=["cut-gzip-stream", "one-byte-changed", "not-gzip"])
 def test_a_damaged_bundled_file_gives_the_closest_verified_encoding(tmp_path, damage):
     bundled_o200k = gzip.compress(published("o200k_base"))
     site = shadow_package(tmp_path, {"o200k_base": damage(bundled_o200k),
