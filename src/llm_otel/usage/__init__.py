@@ -149,7 +149,7 @@ def _on_llm_end(inv: LLMInvocation) -> None:
     if inv.cost_usd is None:
         inv.cost_usd = cost_usd(inv.response_model, inv.input_tokens, inv.output_tokens,
                                 inv.cache_read_input_tokens, inv.cache_creation_input_tokens,
-                                fallback_model=inv.request_model)
+                                fallback_model=inv.request_model, provider=inv.provider)
     for counter in _active.get():
         counter.add(inv)
 
