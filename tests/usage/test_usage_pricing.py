@@ -129,6 +129,8 @@ def test_unknown_models_have_no_cost_never_a_guess():
     assert cost_usd("gpt-4o", 10, 5, cached_input_tokens=11) is None  # usage that does not add up
     assert cost_usd("text-embedding-3-small", 10, 5, provider="openai") is None  # output, but no output rate
     assert cost_usd("text-embedding-3-small", 10, 0, provider="openai") > 0
+    assert cost_usd(123, 10, 1) is None  # a malformed response model is no model
+    assert cost_usd("gpt-4o-mini", 10, 1, provider=123) == cost_usd("gpt-4o-mini", 10, 1)
 
 
 def test_a_provider_name_genai_prices_does_not_know_prices_by_model():
