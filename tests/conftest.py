@@ -23,21 +23,26 @@ from llm_otel import config
 RECORDINGS = Path(os.environ.get("LLM_OTEL_RECORDINGS",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "recordings"))
 
-def _load_encodings() -> None:
-    """Load the tokenizer encodings before any test: a span whose local count waits for a
-    load ends later (never on the caller's thread), and tests read spans right after a
-    call. tests/core/test_tokens.py and the deferred-end test cover the loading itself."""
+def _preload() -> None:
+    """Load the tokenizer encodings and the price table before any test: a span whose end
+    needs them ends later while they load (never on the caller's thread), and tests read
+    spans right after a call. tests/core/test_tokens.py and the deferred-end tests cover
+    the loading itself."""
     import threading
 
     from llm_otel.core import tokens
+    from llm_otel.usage import pricing
 
     for model in ("gpt-4o", "gpt-3.5-turbo"):
         ready = threading.Event()
         tokens.when_loaded(model, lambda _encoding: ready.set())
         ready.wait(60)
+    ready = threading.Event()
+    pricing.PRICES.when_ready(ready.set)
+    ready.wait(60)
 
 
-_load_encodings()
+_preload()
 
 SPAN_EXPORTER = InMemorySpanExporter()
 METRIC_READER = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})

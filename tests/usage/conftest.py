@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import genai_prices
 import pytest
 
 from llm_otel.instrumentors.openai import OpenAIInstrumentor
@@ -35,3 +38,19 @@ def cassette(recordings):
     def load(name: str) -> Cassette:
         return Cassette(recordings / "openai" / f"{name}.yaml")
     return load
+
+
+@pytest.fixture
+def published():
+    """A model's rates in USD per 1M tokens as genai-prices publishes them now, found by
+    genai-prices' own lookup: expected costs are derived from these, never from our code."""
+    def rates(model: str, provider_id=None) -> SimpleNamespace:
+        price = genai_prices.calc_price(genai_prices.Usage(), model, provider_id=provider_id).model_price
+
+        def rate(key):
+            value = getattr(price, key)
+            return None if value is None else float(value)
+
+        return SimpleNamespace(input=rate("input_mtok"), output=rate("output_mtok"),
+                               cached=rate("cache_read_mtok"), write=rate("cache_write_mtok"))
+    return rates

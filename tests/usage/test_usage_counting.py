@@ -28,7 +28,7 @@ def call(model="gpt-4o-mini", inp=10, out=5, cached=None, reasoning=None, error=
     return inv
 
 
-def test_counts_tokens_requests_and_cost_inside_the_block_only(spans):
+def test_counts_tokens_requests_and_cost_inside_the_block_only(spans, published):
     call()
     with llm_otel.usage() as u:
         call(inp=100, out=20, cached=40, reasoning=7)
@@ -37,8 +37,9 @@ def test_counts_tokens_requests_and_cost_inside_the_block_only(spans):
     call()
     assert (u.input_tokens, u.output_tokens, u.total_tokens) == (1100, 30, 1130)
     assert (u.cached_input_tokens, u.reasoning_tokens, u.requests, u.failed_requests) == (40, 7, 2, 0)
-    mini = (60 * 0.15 + 40 * 0.075 + 20 * 0.60) / 1e6
-    big = (1000 * 2.50 + 10 * 10.00) / 1e6
+    rates, big_rates = published("gpt-4o-mini"), published("gpt-4o")
+    mini = (60 * rates.input + 40 * rates.cached + 20 * rates.output) / 1e6
+    big = (1000 * big_rates.input + 10 * big_rates.output) / 1e6
     assert u.by_model["gpt-4o-mini"].cost_usd == pytest.approx(mini)
     assert u.by_model["gpt-4o"].input_tokens == 1000
     assert u.cost_usd == pytest.approx(mini + big)
@@ -107,7 +108,7 @@ def test_nested_blocks_each_count_what_ran_inside_them(spans):
     assert innermost.total_tokens == 200 and innermost.requests == 1
 
 
-def test_totals_are_exact_under_heavy_thread_concurrency(spans):
+def test_totals_are_exact_under_heavy_thread_concurrency(spans, published):
     with llm_otel.usage() as u:
         def many():
             for _ in range(150):
@@ -119,7 +120,8 @@ def test_totals_are_exact_under_heavy_thread_concurrency(spans):
         for t in threads:
             t.join()
     assert (u.requests, u.input_tokens, u.output_tokens) == (1200, 3600, 2400)
-    assert u.cost_usd == pytest.approx(1200 * (3 * 0.15 + 2 * 0.60) / 1e6)
+    mini = published("gpt-4o-mini")
+    assert u.cost_usd == pytest.approx(1200 * (3 * mini.input + 2 * mini.output) / 1e6)
 
 
 def test_a_call_claimed_by_a_framework_is_counted_once(spans):
@@ -142,7 +144,7 @@ def test_leaving_in_another_context_is_harmless():
     assert active() == ()
 
 
-def test_an_unknown_model_makes_the_total_cost_unknown(spans):
+def test_an_unknown_model_makes_the_total_cost_unknown(spans, published):
     with llm_otel.usage() as u:
         call(model="gpt-4o-mini")
         inv = call(model="house-model-v3")
@@ -150,5 +152,6 @@ def test_an_unknown_model_makes_the_total_cost_unknown(spans):
     assert "llm_otel.cost.usd" not in spans()[-1].attributes
     assert "llm_otel.cost.usd" in spans()[0].attributes
     assert u.cost_usd is None and u.unpriced_requests == 1
-    assert u.by_model["gpt-4o-mini"].cost_usd == pytest.approx((10 * 0.15 + 5 * 0.60) / 1e6)
+    mini = published("gpt-4o-mini")
+    assert u.by_model["gpt-4o-mini"].cost_usd == pytest.approx((10 * mini.input + 5 * mini.output) / 1e6)
     assert u.by_model["house-model-v3"].cost_usd is None

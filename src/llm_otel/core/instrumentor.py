@@ -41,8 +41,12 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _hook_registered = False
 
     def instrument(self, **kwargs: Any) -> Any:
+        from llm_otel.core.recorder import preload
+
         with _lock:
-            return self._instrument_once(**kwargs)
+            result = self._instrument_once(**kwargs)
+        preload()  # what the end of a call needs, loading in the background from now on
+        return result
 
     def _instrument_once(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry:

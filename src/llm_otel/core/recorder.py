@@ -30,7 +30,8 @@ from llm_otel.core import mapping, tokens
 from llm_otel.core import semconv as sc
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.operation import CLAIM, NOOP, Contribution, Operation
-from llm_otel.core.records import LLMInvocation, StepInvocation, ToolInvocation
+from llm_otel.core.preload import Preload
+from llm_otel.core.records import LLMInvocation, ToolInvocation
 from llm_otel.core.content import utf8
 from llm_otel.core.secrets import scrub_secrets
 from llm_otel.version import __version__
@@ -44,14 +45,27 @@ SCOPE = "llm_otel"
 
 EndHook = Callable[[LLMInvocation], None]
 _end_hooks: List[EndHook] = []
+_hook_preloads: List[Preload] = []
 
 
-def add_end_hook(hook: EndHook) -> None:
+def add_end_hook(hook: EndHook, needs: Optional[Preload] = None) -> None:
     """Run ``hook(invocation)`` for every recorded LLM call, in the context the call ran in,
     before its span ends. Used for cost and ``usage()``; a hook may set ``cost_usd``.
-    A call recorded by a framework is seen once, on the framework's record."""
+    A call recorded by a framework is seen once, on the framework's record. ``needs``: data
+    the hook reads (a price table), loaded in the background from instrument time on; a
+    call that ends before it is there finishes when it is."""
     if hook not in _end_hooks:
         _end_hooks.append(hook)
+    if needs is not None and needs not in _hook_preloads:
+        _hook_preloads.append(needs)
+
+
+def preload() -> None:
+    """Start loading, off the caller's thread, what the end of a call needs (the default
+    encoding, the hooks' data), so that it is there when the first call ends."""
+    tokens.warm_up()
+    for needed in _hook_preloads:
+        needed.start()
 
 
 def suppressed() -> bool:
@@ -185,26 +199,40 @@ class Recorder:
             _convert(inv, "output")
         need_in = need_in and bool(inv.input_messages or inv.system_instructions or inv.input_texts)
         need_out = need_out and bool(inv.output_messages)
-        if not (need_in or need_out):
-            self._complete_llm(op, None, False, False, end_ns, end_perf, reason)
-            return
-        model = inv.request_model
-        encoding = tokens.encoding(model)
-        if encoding is not None:
+        encoding = tokens.encoding(inv.request_model) if need_in or need_out else None
+        loading = [p for p in _hook_preloads if not p.ready()] if counted else []
+        if encoding is None and (need_in or need_out) or loading:
+            self._finish_when_loaded(op, need_in, need_out, loading, end_ns, end_perf, reason)
+        else:
             self._complete_llm(op, encoding, need_in, need_out, end_ns, end_perf, reason)
-            return
-        # the encoding is loading (or unavailable): never wait on the caller's thread. The
-        # rest runs when the load is done, in a copy of this context (usage() blocks count
-        # where the call ran) and with this end time.
+
+    def _finish_when_loaded(self, op: Operation, need_in: bool, need_out: bool, loading: List[Preload],
+                            end_ns: int, end_perf: float, reason: Optional[str]) -> None:
+        """What the end needs is still loading: never wait on the caller's thread. The rest
+        runs when the last load answers, in a copy of this context (usage() blocks count where
+        the call ran) and with this end time; the span stays open until then."""
         context, caller = contextvars.copy_context(), threading.get_ident()
+        found: List[Any] = []
+        counting = need_in or need_out
+        remaining = [len(loading) + counting]
+        lock = threading.Lock()
 
-        def loaded(enc: Any) -> None:
+        def answered() -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if not last:
+                return
+            encoding = found[0] if found else None
             if threading.get_ident() == caller:
-                self._complete_llm(op, enc, need_in, need_out, end_ns, end_perf, reason)
+                self._complete_llm(op, encoding, need_in, need_out, end_ns, end_perf, reason)
             else:
-                context.run(self._complete_llm, op, enc, need_in, need_out, end_ns, end_perf, reason)
+                context.run(self._complete_llm, op, encoding, need_in, need_out, end_ns, end_perf, reason)
 
-        tokens.when_loaded(model, loaded)
+        if counting:
+            tokens.when_loaded(op.record.request_model, lambda encoding: (found.append(encoding), answered()))
+        for needed in loading:
+            needed.when_ready(answered)
 
     def _complete_llm(self, op: Operation, encoding: Any, need_in: bool, need_out: bool, end_ns: int,
                       end_perf: float, reason: Optional[str]) -> None:

@@ -37,6 +37,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from llm_otel.core import LLMInvocation, add_end_hook
 from llm_otel.core.forksafe import ForkSafeLock
+from llm_otel.usage import pricing
 from llm_otel.usage.pricing import Price, cost_usd, price_for, reload_prices, set_price
 
 __all__ = ["ModelUsage", "Price", "Usage", "cost_usd", "price_for", "reload_prices", "set_price", "usage"]
@@ -179,19 +180,19 @@ def _on_llm_end(inv: LLMInvocation) -> None:
     if inv.cost_usd is None:
         inv.cost_usd = cost_usd(inv.response_model, inv.input_tokens, inv.output_tokens,
                                 inv.cache_read_input_tokens, inv.cache_creation_input_tokens,
-                                fallback_model=inv.request_model)
+                                fallback_model=inv.request_model, provider=inv.provider)
     counters = _active.get()
     if not counters:
         return
     estimated_cost = None
     if inv.estimated_input_tokens is not None or inv.estimated_output_tokens is not None:
         estimated_cost = cost_usd(inv.response_model, inv.estimated_input_tokens, inv.estimated_output_tokens,
-                                  fallback_model=inv.request_model)
+                                  fallback_model=inv.request_model, provider=inv.provider)
     for counter in counters:
         counter.add(inv, estimated_cost)
 
 
-add_end_hook(_on_llm_end)
+add_end_hook(_on_llm_end, needs=pricing.PRICES)
 
 
 class _CallableModule(types.ModuleType):

@@ -1,0 +1,121 @@
+"""Data slow to load (a price table), loaded once, off every caller's thread.
+
+Importing genai-prices' data takes 0.1-0.4 s. An LLM call must not wait for it, nor must the
+app's start-up: :meth:`Preload.start` (at instrument time) loads it on a thread of its own,
+and the core finishes a call that needs it once it is there (:meth:`Preload.when_ready`),
+with the call's own end time.
+
+A load is an import, and a fork while another thread imports leaves the child a module lock
+held by a thread it does not have: the child would hang on its first import of that module.
+So a fork waits (a bounded while) for a load in progress to finish, and the child forgets
+what was waiting in the parent.
+"""
+
+from __future__ import annotations
+
+import _thread
+import atexit
+import os
+import threading
+import weakref
+from typing import Any, Callable, List
+
+from llm_otel.core.guard import report
+
+FORK_WAIT_S = 5.0
+MAX_WAITING = 1024
+
+_preloads: "weakref.WeakSet[Preload]" = weakref.WeakSet()
+
+
+class Preload:
+    """``load()`` run once on a background thread; ``ready()``, ``when_ready(callback)``."""
+
+    def __init__(self, name: str, load: Callable[[], Any]) -> None:
+        self.name = name
+        self._load = load
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._started = False
+        self._waiting: List[Callable[[], None]] = []
+        self._exit_hooked = False
+        _preloads.add(self)
+
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def start(self) -> None:
+        """Begin loading (once), without waiting for it."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            # not threading.Thread: its start() waits for the new thread to run (milliseconds
+            # under load); this returns at once
+            _thread.start_new_thread(self._run, ())
+        except Exception as exc:  # noqa: BLE001 - e.g. no thread can start at interpreter exit
+            report(f"preload {self.name}", exc)
+            self._finish()
+
+    def when_ready(self, callback: Callable[[], None]) -> None:
+        """``callback()`` once loaded: now, on this thread, if it is; else on the loader's."""
+        with self._lock:
+            waits = not self._done.is_set() and len(self._waiting) < MAX_WAITING
+            if waits:
+                self._waiting.append(callback)
+                hook, self._exit_hooked = not self._exit_hooked, True
+        if not waits:
+            _call(callback, self.name)
+            return
+        if hook:  # registered after the app's providers exist: runs before their shutdown
+            atexit.register(self._answer_waiting)
+        self.start()
+
+    def _run(self) -> None:
+        try:
+            self._load()
+        except Exception as exc:  # noqa: BLE001
+            report(f"preload {self.name}", exc)
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done.set()
+        self._answer_waiting()
+
+    def _answer_waiting(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            _call(callback, self.name)
+
+    def _before_fork(self) -> None:
+        if self._started and not self._done.is_set():
+            self._done.wait(FORK_WAIT_S)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = []  # the parent answers its own
+        if not self._done.is_set():
+            self._started = False
+
+
+def _call(callback: Callable[[], None], name: str) -> None:
+    try:
+        callback()
+    except Exception as exc:  # noqa: BLE001
+        report(f"preload {name} callback", exc)
+
+
+def _before_fork() -> None:
+    for preload in list(_preloads):
+        preload._before_fork()
+
+
+def _after_fork_in_child() -> None:
+    for preload in list(_preloads):
+        preload._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
