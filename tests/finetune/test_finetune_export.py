@@ -227,3 +227,21 @@ def test_validation_rejects(example, error):
 def test_validation_accepts_a_tool_round_trip_and_a_final_tool_call():
     assert validate_example(_msgs(SYSTEM_MSG, USER_MSG, A_CALL, ANSWER, FINAL, tools=TOOLS)) == []
     assert validate_example(_msgs(USER_MSG, A_CALL, tools=TOOLS)) == []  # teaches the call itself
+
+
+def test_examples_do_not_depend_on_how_tokens_were_recorded():
+    """Token counts, exact or estimated, in either attribute form, do not change an example."""
+    from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
+    from llm_otel.exporters.model import SpanRecord
+
+    content = {"gen_ai.operation.name": "chat",
+               "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
+               "gen_ai.output.messages": json.dumps([{"role": "assistant",
+                                                      "parts": [{"type": "text", "content": "hello"}]}])}
+    forms = [{}, {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2},
+             {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2, "llm_otel.usage.estimated": True},
+             {ESTIMATED_INPUT_TOKENS: 5, ESTIMATED_OUTPUT_TOKENS: 2}]
+    examples = [example_from_span(SpanRecord("1" * 32, "2" * 16, None, "chat m", 0, 1, attributes={**content, **f}))
+                for f in forms]
+    assert all(e == examples[0] for e in examples)
+    assert examples[0] == {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
