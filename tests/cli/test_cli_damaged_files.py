@@ -17,11 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporters.small_disk import small_disk  # noqa: F401 - the fixture
+from exporters.small_disk import mounted_small_disk
 from llm_otel.cli import EXIT_BAD_INPUT, EXIT_IO, EXIT_NO_DATA, EXIT_OK, EXIT_USAGE, main
 
 SCRIPT = shutil.which("llm-otel", path=str(Path(sys.executable).parent))
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with mounted_small_disk(tmp_path) as disk:
+        yield disk
 
 
 def good_span(n: int, chat: bool = True) -> dict:

@@ -1,17 +1,17 @@
 """A real full disk: a 64 KiB tmpfs that a test fills up and frees again.
 
-Mounting needs root (CAP_SYS_ADMIN), which the test sandbox has; the fixture fails, with the
+Mounting needs root (CAP_SYS_ADMIN), which the test sandbox has; a test fails, with the
 reason, where it cannot mount rather than pretend with a substitute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
 from pathlib import Path
-
-import pytest
+from typing import Iterator
 
 
 class SmallDisk:
@@ -34,8 +34,9 @@ class SmallDisk:
         self._filler.unlink()
 
 
-@pytest.fixture
-def small_disk(tmp_path):
+@contextlib.contextmanager
+def mounted_small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """Mount a 64 KiB tmpfs under ``tmp_path`` for the ``with`` block."""
     root = tmp_path / "disk"
     root.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)], capture_output=True,

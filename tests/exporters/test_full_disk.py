@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from exporters.small_disk import small_disk  # noqa: F401 - the fixture
+from exporters.small_disk import mounted_small_disk
 from llm_otel.exporters import JsonlFileExporter, JsonlReader
 from llm_otel.finetune import FineTuningExporter
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with mounted_small_disk(tmp_path) as disk:
+        yield disk
 
 
 def _spans(spans, count, chat=False):
@@ -69,4 +76,4 @@ def test_live_fine_tuning_file_keeps_every_example_after_a_full_disk(spans, capt
     written = [f"answer {i:02d}" for i, r in enumerate(results) if r is SpanExportResult.SUCCESS]
     assert good == written and bad == 1
     assert results[20:] == [SpanExportResult.SUCCESS] * 10
-    assert exporter.report.written == len(written) < exporter.report.examples == 30  # the report says what is in the file
+    assert exporter.report.written == len(written) < exporter.report.examples == 30  # what is in the file

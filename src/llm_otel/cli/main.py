@@ -58,7 +58,8 @@ def _read(path: str, include_backups: bool, ignore_bad: bool, err: TextIO) -> li
     if bad > 50:
         print(f"llm-otel: ... {bad - 50} more bad lines", file=err)
     if bad and not ignore_bad:
-        raise CliError(EXIT_BAD_INPUT, f"{path}: {bad} bad line(s) of {lines} (use --ignore-bad-lines to read the rest)")
+        raise CliError(EXIT_BAD_INPUT, f"{path}: {bad} bad line(s) of {lines} "
+                                       "(use --ignore-bad-lines to read the rest)")
     if bad and not spans:
         raise CliError(EXIT_BAD_INPUT, f"{path}: {bad} bad line(s) of {lines}, and not one span")
     if bad:
