@@ -36,7 +36,7 @@ def test_a_span_glued_after_a_partial_line_is_read(tmp_path, lines):
     names, bad = _read(path)
     assert names == ["a", "c", "d", "e"]
     assert [(x.line_number, x.reason.split(":")[0]) for x in bad] == [(2, "invalid JSON"), (3, "invalid JSON")]
-    assert bad[0].reason.endswith(f"(the span from byte {71} on was read)")
+    assert bad[0].reason.endswith("(the span from byte 71 on was read)")
     assert bad[1].reason.endswith(f"(the span from byte {200 + 31 + 1} on was read)")
 
 
