@@ -220,3 +220,25 @@ def test_finetune_filters_from_the_command_line(spans, capture_content, tmp_path
     assert "skipped     2  filtered: tag" in err
     code, _, err = _main("finetune", str(path), "-o", str(out), "--model", "claude-*")
     assert code == EXIT_NO_DATA and "filtered: model" in err
+
+
+def test_tree_shows_both_forms_of_estimated_tokens_apart_from_exact_ones(tmp_path):
+    from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
+    from llm_otel.exporters.model import SpanRecord
+
+    trace_id = "2" * 32
+    spans = [SpanRecord(trace_id, "a" * 16, None, "agent", 0, 9_000_000),
+             SpanRecord(trace_id, "b" * 16, "a" * 16, "chat exact", 1_000_000, 2_000_000,
+                        attributes={"gen_ai.usage.input_tokens": 52, "gen_ai.usage.output_tokens": 14}),
+             SpanRecord(trace_id, "c" * 16, "a" * 16, "chat default", 3_000_000, 4_000_000,
+                        attributes={ESTIMATED_INPUT_TOKENS: 40, ESTIMATED_OUTPUT_TOKENS: 9}),
+             SpanRecord(trace_id, "d" * 16, "a" * 16, "chat opted in", 5_000_000, 6_000_000,
+                        attributes={"gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 1,
+                                    "llm_otel.usage.estimated": True})]
+    path = tmp_path / "t.jsonl"
+    JsonlFileExporter(path).write_records(spans)
+    code, out, err = _main("tree", str(path), "--no-summary")
+    assert code == EXIT_OK, err
+    lines = out.splitlines()
+    assert "tokens in 52 + ~44 out 14 + ~10" in lines[0]
+    assert [line.split("tokens ")[1] for line in lines[2:5]] == ["in 52 out 14", "in ~40 out ~9", "in ~4 out ~1"]

@@ -15,6 +15,7 @@ from llm_otel import config
 from llm_otel.core import semconv as sc
 from llm_otel.core.recorder import get_recorder
 from llm_otel.exporters import ConsoleTreeExporter, from_readable, render_trace
+from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -22,6 +23,14 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def _estimates(span):
+    """The core's token estimates of ``span``, in whichever form the core records them."""
+    attrs = span.attributes
+    if attrs.get(sc.USAGE_ESTIMATED) is True:  # opted in: in gen_ai.usage.*, flagged
+        return attrs[sc.USAGE_INPUT_TOKENS], attrs[sc.USAGE_OUTPUT_TOKENS]
+    return attrs[ESTIMATED_INPUT_TOKENS], attrs[ESTIMATED_OUTPUT_TOKENS]
 
 
 def _feed_one_by_one(exporter, finished):
@@ -47,12 +56,9 @@ def test_tree_is_printed_once_when_the_root_ends(spans, capture_content, monkeyp
     text = outputs[-1]
     lines = text.splitlines()
 
-    second = finished[2]  # the answer: usage estimated by the core
-    est_in = second.attributes[sc.USAGE_INPUT_TOKENS]
-    est_out = second.attributes[sc.USAGE_OUTPUT_TOKENS]
-    assert second.attributes[sc.USAGE_ESTIMATED] is True
+    est_in, est_out = _estimates(finished[2])  # the answer: usage estimated by the core
     assert lines[0].startswith(f"trace {format(finished[0].context.trace_id, '032x')} · 4 spans · ")
-    assert f"tokens in ~{52 + est_in} out ~{14 + est_out}" in lines[0]
+    assert f"tokens in 52 + ~{est_in} out 14 + ~{est_out}" in lines[0]  # exact and estimated apart
     # the cost the record carried, or the one a pricing end hook (llm_otel.usage) computed
     costs = [s.attributes.get(sc.COST_USD) for s in finished]
     assert costs[0] is not None
@@ -65,7 +71,7 @@ def test_tree_is_printed_once_when_the_root_ends(spans, capture_content, monkeyp
     assert f"tokens in ~{est_in} out ~{est_out}" in lines[4]
     assert len({line.index("  OK") for line in lines[1:5]}) == 1  # the columns line up
     summary = {line.split()[0]: line.split() for line in lines[6:9]}
-    assert lines[5].split() == ["operation", "count", "total", "mean"]
+    assert lines[5].split() == ["operation", "count", "wall", "self", "mean"]
     assert summary["chat"][1] == "2" and summary["invoke_agent"][1] == "1" and summary["execute_tool"][1] == "1"
     assert text.endswith("\n\n")
     assert ANSI.search(text) is None  # a StringIO is not a terminal
@@ -183,3 +189,71 @@ def test_duration_format(seconds, expected):
     from llm_otel.exporters.console import format_duration
 
     assert format_duration(seconds) == expected
+
+
+def _record(span_id, parent, name, start_ms, end_ms, **attributes):
+    from llm_otel.exporters.model import SpanRecord
+
+    return SpanRecord("1" * 32, span_id * 16, parent * 16 if parent else None, name, int(start_ms * 1e6),
+                      int(end_ms * 1e6), attributes=attributes)
+
+
+@pytest.mark.parametrize("attributes,expected", [
+    ({sc.USAGE_INPUT_TOKENS: 52, sc.USAGE_OUTPUT_TOKENS: 14}, ("52", "14")),  # the API's usage
+    ({ESTIMATED_INPUT_TOKENS: 44, ESTIMATED_OUTPUT_TOKENS: 10}, ("~44", "~10")),  # the default for estimates
+    ({sc.USAGE_INPUT_TOKENS: 44, sc.USAGE_OUTPUT_TOKENS: 10, sc.USAGE_ESTIMATED: True}, ("~44", "~10")),  # opt-in
+    ({sc.USAGE_INPUT_TOKENS: 52, ESTIMATED_OUTPUT_TOKENS: 10}, ("52", "~10")),  # exact in, estimated out
+    ({sc.USAGE_INPUT_TOKENS: 52, ESTIMATED_INPUT_TOKENS: 50}, ("52", None)),  # the API's count wins
+    ({sc.USAGE_INPUT_TOKENS: True, ESTIMATED_OUTPUT_TOKENS: -3, sc.USAGE_OUTPUT_TOKENS: "7"}, (None, None)),
+])
+def test_token_counts_read_both_forms_of_an_estimate(attributes, expected):
+    from llm_otel.exporters.console import token_counts
+
+    counts = token_counts(attributes)
+    assert tuple(None if c is None else str(c) for c in counts) == expected
+
+
+def test_totals_keep_exact_and_estimated_tokens_apart():
+    root = _record("a", None, "agent", 0, 100)
+    exact = _record("b", "a", "chat exact", 1, 40, **{sc.USAGE_INPUT_TOKENS: 52, sc.USAGE_OUTPUT_TOKENS: 14})
+    estimated = _record("c", "a", "chat estimated", 41, 90, **{ESTIMATED_INPUT_TOKENS: 44,
+                                                                 ESTIMATED_OUTPUT_TOKENS: 10})
+    opted_in = _record("d", "a", "chat opted in", 91, 99, **{sc.USAGE_INPUT_TOKENS: 6, sc.USAGE_OUTPUT_TOKENS: 2,
+                                                              sc.USAGE_ESTIMATED: True})
+    lines = render_trace([root, exact, estimated, opted_in], summary=False).splitlines()
+    assert "· tokens in 52 + ~50 out 14 + ~12 ·" in lines[0] + " ·"
+    assert lines[2].endswith("tokens in 52 out 14") and lines[3].endswith("tokens in ~44 out ~10")
+    assert lines[4].endswith("tokens in ~6 out ~2")
+    assert "tokens in 52 out 14" in render_trace([root, exact], summary=False).splitlines()[0]  # exact: no "+"
+    assert "tokens in ~44 out ~10" in render_trace([root, estimated], summary=False).splitlines()[0]
+
+
+def test_summary_counts_nested_spans_of_one_operation_once():
+    """A chain inside a chain (LangChain's RunnableSequence in a chain) used to show twice the
+    trace's duration as the chain's total."""
+    spans = [_record("a", None, "outer", 0, 1540, **{"llm_otel.span.kind": "chain"}),
+             _record("b", "a", "inner", 10, 1530, **{"llm_otel.span.kind": "chain"}),
+             _record("c", "b", "chat 1", 20, 1000, **{sc.OPERATION_NAME: "chat"}),
+             _record("d", "b", "tool", 1000, 1100, **{sc.OPERATION_NAME: "execute_tool"}),
+             _record("e", "b", "chat 2", 1100, 1500, **{sc.OPERATION_NAME: "chat"})]
+    from llm_otel.exporters.console import operation_summary
+
+    rows = {op: (count, round(wall, 3), round(own, 3), round(mean, 3))
+            for op, count, wall, own, mean in operation_summary(spans)}
+    assert rows == {"chain": (2, 1.54, 0.06, 1.53),  # wall: 1.54 s, not 3.06; self: 20 ms + 40 ms
+                    "chat": (2, 1.38, 1.38, 0.69),
+                    "execute_tool": (1, 0.1, 0.1, 0.1)}
+    assert sum(r[2] for r in rows.values()) == pytest.approx(1.54)  # self times add up to the trace
+    text = render_trace(spans)
+    assert "3.06" not in text and text.splitlines()[6].split() == ["operation", "count", "wall", "self", "mean"]
+    assert text.splitlines()[7].split() == ["chat", "2", "1.380", "s", "1.380", "s", "690.0", "ms"]
+
+
+def test_summary_counts_parallel_calls_once_in_wall_time():
+    from llm_otel.exporters.console import operation_summary
+
+    spans = [_record("a", None, "agent", 0, 1000, **{sc.OPERATION_NAME: "invoke_agent"}),
+             _record("b", "a", "chat 1", 0, 800, **{sc.OPERATION_NAME: "chat"}),
+             _record("c", "a", "chat 2", 100, 900, **{sc.OPERATION_NAME: "chat"})]
+    rows = {op: (count, round(wall, 3), round(own, 3)) for op, count, wall, own, _ in operation_summary(spans)}
+    assert rows == {"chat": (2, 0.9, 1.6), "invoke_agent": (1, 1.0, 0.1)}

@@ -32,7 +32,7 @@ def _records(spans):
 def test_agent_trace_becomes_two_valid_examples(spans, capture_content, tmp_path):
     agent_trace()
     examples, report = build_examples(_records(spans))
-    assert report.chat_spans == 2 and report.written == 2 and report.skipped == []
+    assert report.chat_spans == 2 and report.examples == 2 and report.skipped == []
     assert examples[0] == {"messages": [SYSTEM_MSG, USER_MSG,
                                         {"role": "assistant", "content": None, "tool_calls": [CALL]}],
                            "tools": TOOLS}
@@ -53,7 +53,7 @@ def test_from_the_jsonl_trace_file(spans, capture_content, tmp_path):
     JsonlFileExporter(path).export(spans())
     read, bad = read_spans(path)
     examples, report = build_examples(read)
-    assert bad == [] and report.written == 2
+    assert bad == [] and report.examples == 2
     assert examples[1]["messages"][-1]["content"] == "It is sunny and 21 C in München."
     assert json.loads(examples[0]["messages"][2]["tool_calls"][0]["function"]["arguments"]) == {"city": "München"}
 
@@ -93,20 +93,20 @@ def test_filters_model_tag_date(spans, capture_content):
     records = _records(spans)
 
     examples, report = build_examples(records, Filters(tag="support"))  # tag on the trace root only
-    assert report.written == 2 and report.counts() == {"filtered: tag": 3}
+    assert report.examples == 2 and report.counts() == {"filtered: tag": 3}
     assert all("Paris" in e["messages"][1]["content"] for e in examples)
 
     _, report = build_examples(records, Filters(tag="prod"))  # root tag, or the span's own
-    assert report.written == 3
+    assert report.examples == 3
 
     examples, report = build_examples(records, Filters(model="gpt-3.5*"))
-    assert report.written == 1 and examples[0]["messages"][-1] == {"role": "assistant", "content": "hello"}
+    assert report.examples == 1 and examples[0]["messages"][-1] == {"role": "assistant", "content": "hello"}
     assert "tools" not in examples[0] and report.counts() == {"filtered: model": 4}
 
     now = datetime.now(timezone.utc)
-    assert build_examples(records, Filters(since=now - timedelta(minutes=5)))[1].written == 5
+    assert build_examples(records, Filters(since=now - timedelta(minutes=5)))[1].examples == 5
     _, report = build_examples(records, Filters(until=now - timedelta(minutes=5)))
-    assert report.written == 0 and report.counts() == {"filtered: date": 5}
+    assert report.examples == 0 and report.counts() == {"filtered: date": 5}
 
 
 def test_feedback_on_the_root_or_in_a_feedback_span(spans, capture_content):
@@ -116,13 +116,13 @@ def test_feedback_on_the_root_or_in_a_feedback_span(spans, capture_content):
     agent_trace(question="Nairobi?", city="Nairobi")
     records = _records(spans)
     examples, report = build_examples(records, Filters(min_feedback=0.5))
-    assert report.written == 4
+    assert report.examples == 4
     assert {e["messages"][1]["content"] for e in examples} == {"What's the weather in Paris?", "Oslo?"}
     details = [s.detail for s in report.skipped]
     assert details.count("feedback 0.0 < 0.5") == 2 and details.count("no feedback") == 2
 
     examples, report = build_examples(records, Filters(feedback_name="thumbs", min_feedback=0.5))
-    assert report.written == 2 and {e["messages"][1]["content"] for e in examples} == {
+    assert report.examples == 2 and {e["messages"][1]["content"] for e in examples} == {
         "What's the weather in Paris?"}
 
 
@@ -227,3 +227,21 @@ def test_validation_rejects(example, error):
 def test_validation_accepts_a_tool_round_trip_and_a_final_tool_call():
     assert validate_example(_msgs(SYSTEM_MSG, USER_MSG, A_CALL, ANSWER, FINAL, tools=TOOLS)) == []
     assert validate_example(_msgs(USER_MSG, A_CALL, tools=TOOLS)) == []  # teaches the call itself
+
+
+def test_examples_do_not_depend_on_how_tokens_were_recorded():
+    """Token counts, exact or estimated, in either attribute form, do not change an example."""
+    from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
+    from llm_otel.exporters.model import SpanRecord
+
+    content = {"gen_ai.operation.name": "chat",
+               "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
+               "gen_ai.output.messages": json.dumps([{"role": "assistant",
+                                                      "parts": [{"type": "text", "content": "hello"}]}])}
+    forms = [{}, {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2},
+             {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2, "llm_otel.usage.estimated": True},
+             {ESTIMATED_INPUT_TOKENS: 5, ESTIMATED_OUTPUT_TOKENS: 2}]
+    examples = [example_from_span(SpanRecord("1" * 32, "2" * 16, None, "chat m", 0, 1, attributes={**content, **f}))
+                for f in forms]
+    assert all(e == examples[0] for e in examples)
+    assert examples[0] == {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}

@@ -7,9 +7,11 @@ Exit codes (the same for every subcommand):
 1   ``doctor`` found a problem (an exporter that cannot load, an OTLP endpoint that does
     not answer, no token encoding offline)
 2   usage error (bad arguments; argparse's own code)
-3   input or output file cannot be read or written (missing, a directory, no permission)
-4   bad input: lines that are not JSON or not spans (each reported with its line number
-    on stderr); ``--ignore-bad-lines`` reports them and carries on with the rest
+3   input or output file cannot be read or written (missing, a directory, no permission,
+    a full disk); a failed output leaves no file behind, not even a temporary one
+4   bad input: lines that are not JSON or not spans (each reported as ``file:line: what
+    is wrong`` on stderr); ``--ignore-bad-lines`` reports them, counts them and carries on
+    with the rest, unless no line at all is a span
 5   no data: the input holds no spans (empty file), the trace id is not in it, or the
     fine-tuning export has no example left to write
 70  internal error (a bug: please report it with the traceback)
@@ -50,20 +52,34 @@ def _read(path: str, include_backups: bool, ignore_bad: bool, err: TextIO) -> li
         raise CliError(EXIT_IO, f"{path}: is a directory") from None
     except OSError as exc:
         raise CliError(EXIT_IO, f"{path}: cannot read: {exc.strerror or exc}") from None
-    for bad in reader.bad_lines[:50]:
-        print(f"llm-otel: {bad}", file=err)
-    if len(reader.bad_lines) > 50:
-        print(f"llm-otel: ... {len(reader.bad_lines) - 50} more bad lines", file=err)
-    if reader.bad_lines and (not ignore_bad or not spans):
-        hint = "" if ignore_bad else " (use --ignore-bad-lines to read the rest)"
-        raise CliError(EXIT_BAD_INPUT, f"{path}: {len(reader.bad_lines)} bad line(s) of "
-                                       f"{reader.line_count}{hint}")
+    bad, lines = len(reader.bad_lines), reader.line_count
+    for line in reader.bad_lines[:50]:
+        print(f"llm-otel: {line}", file=err)
+    if bad > 50:
+        print(f"llm-otel: ... {bad - 50} more bad lines", file=err)
+    if bad and not ignore_bad:
+        raise CliError(EXIT_BAD_INPUT, f"{path}: {bad} bad line(s) of {lines} "
+                                       "(use --ignore-bad-lines to read the rest)")
+    if bad and not spans:
+        raise CliError(EXIT_BAD_INPUT, f"{path}: {bad} bad line(s) of {lines}, and not one span")
+    if bad:
+        print(f"llm-otel: {path}: skipped {bad} bad line(s) of {lines}", file=err)
     if not spans:
         raise CliError(EXIT_NO_DATA, f"{path}: no spans in the file")
     return spans
 
 
 # ---- tree -------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def cmd_tree(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -76,7 +92,7 @@ def cmd_tree(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         traces = [t for t in traces if t[0].trace_id == wanted]
         if not traces:
             raise CliError(EXIT_NO_DATA, f"trace {args.trace_id} not found in {args.file}")
-    if args.last:
+    if args.last is not None:
         traces = traces[-args.last:]
     color = args.color if args.color is not None else use_color(out)
     for i, trace in enumerate(traces):
@@ -112,32 +128,44 @@ def _when(text: str):
         raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
 
 
+def _cannot_write(path: str, exc: OSError) -> CliError:
+    return CliError(EXIT_IO, f"{path}: cannot write: {exc.strerror or exc}")
+
+
 def cmd_finetune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from llm_otel.finetune.export import Filters, build_examples, example_line, write_examples
+    """Build the examples, write them, and only then report what was written."""
+    from llm_otel.finetune.export import Filters, atomic_write, build_examples, example_line, write_examples
 
     spans = _read(args.file, args.include_backups, args.ignore_bad_lines, err)
     feedback_name, min_feedback = args.min_feedback if args.min_feedback else (None, None)
     filters = Filters(model=args.model, tag=args.tag, feedback_name=feedback_name, min_feedback=min_feedback,
                       since=args.since, until=args.until)
     examples, report = build_examples(spans, filters)
+    failure: Optional[CliError] = None
+    if examples:
+        try:
+            if args.output == "-":
+                for example in examples:
+                    out.write(example_line(example).decode("utf-8"))
+                out.flush()
+            else:
+                write_examples(examples, args.output)
+            report.written = len(examples)
+        except BrokenPipeError:  # `llm-otel finetune f -o - | head`: the reader has what it wanted
+            raise
+        except OSError as exc:
+            failure = _cannot_write(args.output, exc)
     print(report.text(max_details=args.details), file=err)
     if args.report_json:
         try:
-            with open(args.report_json, "w", encoding="utf-8") as fh:
-                json.dump(report.as_dict(), fh, indent=2)
+            atomic_write(args.report_json, [json.dumps(report.as_dict(), indent=2).encode("utf-8") + b"\n"])
         except OSError as exc:
-            raise CliError(EXIT_IO, f"{args.report_json}: cannot write: {exc.strerror or exc}") from None
+            failure = failure or _cannot_write(args.report_json, exc)
+    if failure is not None:
+        raise failure
     if not examples:
         raise CliError(EXIT_NO_DATA, "no example to write (see the report above)")
-    if args.output == "-":
-        for example in examples:
-            out.write(example_line(example).decode("utf-8"))
-        out.flush()
-    else:
-        try:
-            write_examples(examples, args.output)
-        except OSError as exc:
-            raise CliError(EXIT_IO, f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    if args.output != "-":
         print(f"wrote {len(examples)} examples to {args.output}", file=err)
     return EXIT_OK
 
@@ -196,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and a per-operation summary.")
     input_options(tree)
     tree.add_argument("--trace-id", help="only this trace (32 hex digits)")
-    tree.add_argument("--last", type=int, metavar="N", help="only the N most recent traces")
+    tree.add_argument("--last", type=_positive, metavar="N", help="only the N most recent traces (N >= 1)")
     tree.add_argument("--no-summary", action="store_true", help="leave out the per-operation summaries")
     tree.add_argument("--summary-all", action="store_true", help="add one summary over all printed traces")
     colour = tree.add_mutually_exclusive_group()

@@ -5,7 +5,8 @@ needs the whole trace (the console tree, the live fine-tuning export) buffers th
 The buffer is bounded: too many open traces evict the oldest, too many spans in one trace
 drop the newest, so an app whose roots never end cannot grow memory without limit.
 A span that ends after its trace's root (a detached task, late feedback) comes out at
-once, on its own, instead of waiting for a root that has already gone.
+once, on its own, instead of waiting for a root that has already gone. A forked child
+starts with a new lock and an empty buffer: what was buffered is the parent's to print.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Tuple
 
+from llm_otel.exporters.forksafe import reset_after_fork
 from llm_otel.exporters.model import SpanRecord
 
 MAX_TRACES = 1000
@@ -27,6 +29,13 @@ class TraceBuffer:
         self._traces: "OrderedDict[str, List[SpanRecord]]" = OrderedDict()
         self._done: "OrderedDict[str, None]" = OrderedDict()  # traces whose root has ended
         self._lock = threading.Lock()
+        self.dropped_spans = 0
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._traces = OrderedDict()
+        self._done = OrderedDict()
         self.dropped_spans = 0
 
     def add(self, records: Iterable[SpanRecord]) -> Tuple[List[List[SpanRecord]], List[List[SpanRecord]]]:

@@ -1,9 +1,9 @@
 """The console trace tree: each trace printed as a tree when its root ends.
 
 What LlamaIndex's debug handler prints, for any OTel trace: per step its name, duration,
-status, model, tokens (``~`` when counted locally) and cost; per trace the totals; and a
-per-operation summary (count, total and mean time). Coloured on a TTY, plain otherwise
-(``NO_COLOR`` / ``FORCE_COLOR`` override).
+status, model, tokens (``~`` when counted locally) and cost; per trace the totals (exact
+and estimated tokens apart); and a per-operation summary (count, wall time, self time,
+mean duration). Coloured on a TTY, plain otherwise (``NO_COLOR`` / ``FORCE_COLOR`` override).
 
 ``OTEL_TRACES_EXPORTER=llm_otel_console`` selects it (``opentelemetry-instrument`` or
 ``import llm_otel.auto``); in code::
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -69,10 +69,52 @@ def _model(span: SpanRecord) -> Optional[str]:
     return str(model) if model else None
 
 
-def _tokens(span: SpanRecord) -> tuple:
-    attrs = span.attributes
-    return attrs.get(sc.USAGE_INPUT_TOKENS), attrs.get(sc.USAGE_OUTPUT_TOKENS), bool(
-        attrs.get(sc.USAGE_ESTIMATED))
+# Where the core puts token counts it estimated locally, unless the user opted in to
+# having them in gen_ai.usage.* (then marked with llm_otel.usage.estimated = true).
+ESTIMATED_INPUT_TOKENS = "llm_otel.usage.estimated_input_tokens"
+ESTIMATED_OUTPUT_TOKENS = "llm_otel.usage.estimated_output_tokens"
+
+
+class TokenCount(NamedTuple):
+    count: int
+    estimated: bool  # counted locally, not reported by the API
+
+    def __str__(self) -> str:
+        return ("~" if self.estimated else "") + str(self.count)
+
+
+def token_counts(attributes: Mapping[str, Any]) -> Tuple[Optional[TokenCount], Optional[TokenCount]]:
+    """(input, output) tokens of a span: the API's usage, else the core's local estimate.
+
+    Reads both forms an estimate takes: ``llm_otel.usage.estimated_{input,output}_tokens``,
+    or ``gen_ai.usage.*`` with ``llm_otel.usage.estimated = true``.
+    """
+    flagged = attributes.get(sc.USAGE_ESTIMATED) is True
+    return (_token_count(attributes, sc.USAGE_INPUT_TOKENS, ESTIMATED_INPUT_TOKENS, flagged),
+            _token_count(attributes, sc.USAGE_OUTPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS, flagged))
+
+
+def _token_count(attributes: Mapping[str, Any], key: str, estimate_key: str, flagged: bool) -> Optional[TokenCount]:
+    for value, estimated in ((attributes.get(key), flagged), (attributes.get(estimate_key), True)):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return TokenCount(value, estimated)
+    return None
+
+
+class _TokenTotal:
+    """Exact and estimated counts summed apart: an estimate never hides in an exact total."""
+
+    def __init__(self) -> None:
+        self.sums = {False: 0, True: 0}
+        self.seen = {False: False, True: False}
+
+    def add(self, count: TokenCount) -> None:
+        self.sums[count.estimated] += count.count
+        self.seen[count.estimated] = True
+
+    def __str__(self) -> str:
+        parts = [str(TokenCount(self.sums[e], e)) for e in (False, True) if self.seen[e]]
+        return " + ".join(parts) or "0"
 
 
 def _cost(span: SpanRecord) -> Optional[float]:
@@ -90,10 +132,6 @@ def format_duration(seconds: float) -> str:
 
 def format_cost(cost: float) -> str:
     return f"${cost:.6f}"
-
-
-def _token_text(count: Any, estimated: bool) -> str:
-    return ("~" if estimated else "") + str(count)
 
 
 # ---- the tree -------------------------------------------------------------------------------
@@ -123,9 +161,9 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
     seen = set()
 
     def walk(span: SpanRecord, prefix: str, tail: str) -> None:
-        if span.span_id in seen:  # a cycle in a hand-edited file
+        if id(span) in seen:  # a cycle, or a span id used twice, in a hand-edited file
             return
-        seen.add(span.span_id)
+        seen.add(id(span))
         rows.append((tail, span))
         kids = children.get(span.span_id, [])
         for i, kid in enumerate(kids):
@@ -135,13 +173,12 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
     for root in roots:
         walk(root, "", "")
     for span in sorted(spans, key=lambda s: s.start_time_unix_nano):
-        if span.span_id not in seen:  # unreachable from a root: a parent cycle in a hand-made file
+        if id(span) not in seen:  # unreachable from a root: a parent cycle in a hand-made file
             walk(span, "", "")
 
     width = min(_MAX_LABEL, max((len(p) + len(s.name) for p, s in rows), default=0))
     lines = []
-    total_in = total_out = 0
-    any_in = any_out = any_estimated = False
+    total_in, total_out = _TokenTotal(), _TokenTotal()
     total_cost = 0.0
     any_cost = False
     errors = 0
@@ -163,18 +200,15 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
         model = _model(span)
         if model:
             parts.append(paint(model, "cyan"))
-        tokens_in, tokens_out, estimated = _tokens(span)
+        tokens_in, tokens_out = token_counts(span.attributes)
         token_bits = []
-        if isinstance(tokens_in, int):
-            total_in += tokens_in
-            any_in = True
-            token_bits.append(f"in {_token_text(tokens_in, estimated)}")
-        if isinstance(tokens_out, int):
-            total_out += tokens_out
-            any_out = True
-            token_bits.append(f"out {_token_text(tokens_out, estimated)}")
+        if tokens_in is not None:
+            total_in.add(tokens_in)
+            token_bits.append(f"in {tokens_in}")
+        if tokens_out is not None:
+            total_out.add(tokens_out)
+            token_bits.append(f"out {tokens_out}")
         if token_bits:
-            any_estimated = any_estimated or estimated
             parts.append("tokens " + " ".join(token_bits))
         cost = _cost(span)
         if cost is not None:
@@ -188,9 +222,8 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
     trace_id = spans[0].trace_id if spans else "?"
     head = [paint(f"trace {trace_id}", "bold"), f"{len(spans)} span{'s' if len(spans) != 1 else ''}",
             format_duration(max(0, end - start) / 1e9)]
-    if any_in or any_out:
-        mark = "~" if any_estimated else ""
-        head.append(f"tokens in {mark}{total_in} out {mark}{total_out}")
+    if any(total_in.seen.values()) or any(total_out.seen.values()):
+        head.append(f"tokens in {total_in} out {total_out}")
     if any_cost:
         head.append("cost " + format_cost(total_cost))
     if errors:
@@ -203,22 +236,56 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
     return "\n".join(out) + "\n"
 
 
+def _covered_ns(intervals: Iterable[Tuple[int, int]]) -> int:
+    """Nanoseconds covered by the union of ``(start, end)`` intervals (overlaps count once)."""
+    covered, reached = 0, None
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if reached is None or start > reached:
+            covered += end - start
+            reached = end
+        elif end > reached:
+            covered += end - reached
+            reached = end
+    return covered
+
+
 def operation_summary(spans: Iterable[SpanRecord]) -> List[tuple]:
-    """(operation, count, total seconds, mean seconds), most time first."""
-    totals: Dict[str, List[float]] = defaultdict(list)
+    """(operation, count, wall s, self s, mean s) per operation, most self time first.
+
+    wall: the time during which at least one span of the operation was open (a chain inside
+    a chain, or calls made in parallel, count once); self: the time in its spans not spent
+    inside one of their children (the self times of a sequential trace add up to its
+    duration); mean: the mean duration of its spans.
+    """
+    spans = list(spans)
+    children: Dict[Tuple[str, str], List[SpanRecord]] = defaultdict(list)
     for span in spans:
-        totals[_operation(span)].append(span.duration_s)
-    rows = [(op, len(d), sum(d), sum(d) / len(d)) for op, d in totals.items()]
-    return sorted(rows, key=lambda r: (-r[2], r[0]))
+        if span.parent_span_id and span.parent_span_id != span.span_id:
+            children[(span.trace_id, span.parent_span_id)].append(span)
+    groups: Dict[str, List[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        groups[_operation(span)].append(span)
+    rows = []
+    for op, group in groups.items():
+        wall = _covered_ns((s.start_time_unix_nano, s.end_time_unix_nano) for s in group)
+        own = 0
+        for span in group:
+            start, end = span.start_time_unix_nano, max(span.start_time_unix_nano, span.end_time_unix_nano)
+            kids = children.get((span.trace_id, span.span_id), ())
+            own += end - start - _covered_ns((max(start, k.start_time_unix_nano), min(end, k.end_time_unix_nano))
+                                             for k in kids)
+        rows.append((op, len(group), wall / 1e9, own / 1e9, sum(s.duration_s for s in group) / len(group)))
+    return sorted(rows, key=lambda r: (-r[3], r[0]))
 
 
 def render_summary(spans: Iterable[SpanRecord], paint: Any = None) -> List[str]:
     paint = paint or _Painter(False)
     rows = operation_summary(spans)
     width = max([9] + [len(r[0]) for r in rows])
-    out = [paint(f"  {'operation'.ljust(width)}  {'count':>5}  {'total':>10}  {'mean':>10}", "dim")]
-    for op, count, total, mean in rows:
-        out.append(f"  {op.ljust(width)}  {count:>5}  {format_duration(total):>10}  {format_duration(mean):>10}")
+    out = [paint(f"  {'operation'.ljust(width)}  {'count':>5}  {'wall':>10}  {'self':>10}  {'mean':>10}", "dim")]
+    for op, count, wall, own, mean in rows:
+        out.append(f"  {op.ljust(width)}  {count:>5}  {format_duration(wall):>10}  {format_duration(own):>10}"
+                   f"  {format_duration(mean):>10}")
     return out
 
 

@@ -7,6 +7,13 @@ lines do not interleave). Rotation by size keeps ``LLM_OTEL_JSONL_BACKUPS`` old 
 (``path.1`` newest); a sidecar ``path.lock`` (``flock``) makes one process rotate at a
 time, and a writer whose file was rotated by another process reopens the path.
 
+No good line is lost to a bad neighbour. A write cut short (a full disk) leaves a partial
+line; the next write finds the file ending mid-line and starts with a newline, so the
+partial line stays a bad line of its own (:func:`ends_mid_line`; truncating it away instead
+could cut off a line another process appended meanwhile). The reader, for its part,
+recovers a span glued after garbage on one line. A forked child re-creates the lock and
+reopens the file.
+
 Environment (for ``OTEL_TRACES_EXPORTER=llm_otel_jsonl``):
 
 - ``LLM_OTEL_JSONL_PATH``       file to append to (default ``llm-otel-traces.jsonl``)
@@ -27,6 +34,7 @@ from typing import IO, Any, Iterator, List, Optional, Sequence, Union
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llm_otel.core.guard import report
+from llm_otel.exporters.forksafe import reset_after_fork
 from llm_otel.exporters.model import SchemaError, SpanRecord, from_otlp_json, from_readable, to_otlp_json
 
 try:
@@ -63,6 +71,29 @@ def span_to_line(record: SpanRecord) -> bytes:
                        default=str) + "\n").encode("utf-8")
 
 
+_pread = getattr(os, "pread", None)  # Unix; elsewhere the reader's recovery has to do
+
+
+def ends_mid_line(fd: int, size: int) -> bool:
+    """Whether the file (``size`` bytes) ends without a newline: a write was cut short there
+    (a full disk), and the next line must start with one so as not to be glued to it."""
+    return bool(size) and _pread is not None and _pread(fd, 1, size - 1) != b"\n"
+
+
+def write_line(fd: int, line: bytes) -> int:
+    """Append ``line`` with one ``write``, finishing a short one; the bytes written. An
+    ``OSError`` (a full disk) leaves the line partial, for :func:`ends_mid_line` to see."""
+    written = os.write(fd, line)
+    while written < len(line):
+        written += os.write(fd, line[written:])
+    return written
+
+
+def open_for_append(path: Union[str, os.PathLike]) -> int:
+    """``path`` opened to append lines: readable too, for :func:`ends_mid_line`."""
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+
+
 class JsonlFileExporter(SpanExporter):
     """Appends each exported span to a JSONL file; rotates by size."""
 
@@ -74,13 +105,26 @@ class JsonlFileExporter(SpanExporter):
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
         self._closed = False
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A new lock (another thread may have held the parent's), and the file reopened on
+        the next write: the inherited fd may be mid-rotation; it is closed only if it is
+        still our file (its number may have been reused for a file of the app's)."""
+        self._lock = threading.Lock()
+        fd, self._fd = self._fd, None
+        try:
+            if fd is not None and os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                os.close(fd)
+        except OSError:
+            pass
 
     # -- file handling ------------------------------------------------------------------------
 
     def _open(self) -> int:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return open_for_append(self.path)
 
     def _current_fd(self) -> int:
         """Our fd, reopened when another process rotated (or someone removed) the file."""
@@ -127,15 +171,15 @@ class JsonlFileExporter(SpanExporter):
                 raise ValueError("exporter is shut down")
             fd = self._current_fd()
             size = os.fstat(fd).st_size
+            mid_line = ends_mid_line(fd, size)
             for line in lines:
                 if self.max_bytes and size > 0 and size + len(line) > self.max_bytes:
                     self._rotate(len(line))
                     fd = self._fd  # type: ignore[assignment]
                     size = os.fstat(fd).st_size
-                written = os.write(fd, line)
-                while written < len(line):  # a short write (full disk, signal): finish the line
-                    written += os.write(fd, line[written:])
-                size += len(line)
+                    mid_line = ends_mid_line(fd, size)
+                size += write_line(fd, b"\n" + line if mid_line else line)
+                mid_line = False
 
     # -- SpanExporter ---------------------------------------------------------------------------
 
@@ -173,11 +217,62 @@ class BadLine:
         return f"{self.path}:{self.line_number}: {self.reason}"
 
 
+class LineError(ValueError):
+    """Why one line of the file is not a span."""
+
+
+_SPAN_START = b'{"traceId"'  # how every line the exporter writes begins
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    # json's messages may end in "at" ("Unterminated string starting at"): add the column only
+    where = f"column {exc.colno}"
+    return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
+
+
+def parse_line(raw: bytes) -> SpanRecord:
+    """One line of the file as a span; :class:`LineError` says what is wrong, for any input."""
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise LineError(f"not UTF-8: {exc.reason} at byte {exc.start + 1}") from None
+    try:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LineError(f"invalid JSON: {_json_error(exc)}") from None
+        except ValueError as exc:  # an integer longer than sys.get_int_max_str_digits()
+            raise LineError(f"invalid JSON: {exc}") from None
+        try:
+            return from_otlp_json(obj)
+        except SchemaError as exc:
+            raise LineError(f"not a span: {exc}") from None
+    except RecursionError:
+        raise LineError("nested too deeply") from None
+
+
+def _recover(raw: bytes) -> Optional[tuple]:
+    """(offset, span) of a span glued after garbage on one line, else None.
+
+    A write cut short that the next write did not end (another process appended right
+    after it) leaves a partial line with a whole one glued on; the whole one starts where
+    every line starts.
+    """
+    start = raw.find(_SPAN_START, 1)
+    while start != -1:
+        try:
+            return start, parse_line(raw[start:])
+        except LineError:
+            start = raw.find(_SPAN_START, start + 1)
+    return None
+
+
 class JsonlReader:
     """Iterate the spans of a JSONL trace file; bad lines are collected, not raised.
 
     ``reader = JsonlReader(path); spans = list(reader); reader.bad_lines`` gives the
     spans that parsed and, for each other non-blank line, its number and what is wrong.
+    A span glued after garbage on one line is still read (the line is reported too).
     ``include_backups=True`` reads the rotated files too (oldest first).
     """
 
@@ -206,23 +301,21 @@ class JsonlReader:
             if not raw.strip():
                 continue
             self.line_count += 1
-            if not raw.endswith(b"\n"):
-                reason_suffix = " (last line has no newline: truncated write?)"
+            try:
+                span = parse_line(raw)
+            except LineError as exc:
+                reason = str(exc)
             else:
-                reason_suffix = ""
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                self.bad_lines.append(BadLine(name, number, f"not UTF-8: {exc.reason}{reason_suffix}"))
+                yield span
                 continue
-            except json.JSONDecodeError as exc:
-                self.bad_lines.append(BadLine(name, number, f"invalid JSON: {exc.msg} at column {exc.colno}"
-                                              f"{reason_suffix}"))
-                continue
-            try:
-                yield from_otlp_json(obj)
-            except SchemaError as exc:
-                self.bad_lines.append(BadLine(name, number, f"not a span: {exc}"))
+            recovered = _recover(raw)
+            if recovered is not None:
+                reason += f" (the span from byte {recovered[0] + 1} on was read)"
+            if not raw.endswith(b"\n"):
+                reason += " (last line has no newline: truncated write?)"
+            self.bad_lines.append(BadLine(name, number, reason))
+            if recovered is not None:
+                yield recovered[1]
 
 
 def read_spans(path: Union[str, os.PathLike], include_backups: bool = False) -> tuple:

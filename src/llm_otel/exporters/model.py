@@ -13,6 +13,7 @@ values as integers), one object per span with its ``resource`` and ``scope`` inl
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -23,6 +24,11 @@ STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
 class SchemaError(ValueError):
     """A JSON object that is not a span in the expected shape."""
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: bounded in length and depth, whatever the input."""
+    return reprlib.repr(value)
 
 
 @dataclass
@@ -160,11 +166,14 @@ def _from_any_value(value: Any) -> Any:
         import base64
 
         return base64.b64decode(inner)
-    if kind == "arrayValue":
-        return tuple(_from_any_value(v) for v in (inner or {}).get("values", []))
-    if kind == "kvlistValue":
-        return attributes_from_otlp((inner or {}).get("values", []))
-    raise SchemaError(f"unknown attribute value type {kind!r}")
+    if kind in ("arrayValue", "kvlistValue"):
+        values = (inner or {}).get("values", []) if isinstance(inner, (dict, type(None))) else None
+        if not isinstance(values, list):
+            raise SchemaError(f"{kind} must be {{\"values\": [...]}}, got {_short(inner)}")
+        if kind == "arrayValue":
+            return tuple(_from_any_value(v) for v in values)
+        return attributes_from_otlp(values)
+    raise SchemaError(f"unknown attribute value type {_short(kind)}")
 
 
 def attributes_from_otlp(items: Any) -> Dict[str, Any]:
@@ -178,10 +187,10 @@ def attributes_from_otlp(items: Any) -> Dict[str, Any]:
             raise SchemaError("attribute entries must be objects with a string 'key'")
         try:
             out[item["key"]] = _from_any_value(item.get("value", {}))
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, SchemaError):
-                raise
-            raise SchemaError(f"attribute {item['key']!r}: {exc}") from None
+        except SchemaError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:  # int("x"), int(inf), b64decode(...)
+            raise SchemaError(f"attribute {_short(item['key'])}: {exc}") from None
     return out
 
 
@@ -217,7 +226,7 @@ def _hex_id(obj: Dict[str, Any], key: str, length: int, required: bool = True) -
     if value in (None, "") and not required:
         return None
     if not isinstance(value, str) or len(value) != length or not set(value) <= _HEX:
-        raise SchemaError(f"{key} must be {length} hex digits, got {value!r}")
+        raise SchemaError(f"{key} must be {length} hex digits, got {_short(value)}")
     return value.lower()
 
 
@@ -226,9 +235,12 @@ def _nanos(obj: Dict[str, Any], key: str) -> int:
     if isinstance(value, bool) or value is None:
         raise SchemaError(f"missing {key}")
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SchemaError(f"{key} must be an integer (nanoseconds), got {value!r}") from None
+        nanos = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise SchemaError(f"{key} must be an integer (nanoseconds), got {_short(value)}") from None
+    if not 0 <= nanos < 2 ** 64:  # OTLP's fixed64
+        raise SchemaError(f"{key} out of range: {_short(value)}")
+    return nanos
 
 
 def from_otlp_json(obj: Any) -> SpanRecord:
@@ -248,7 +260,10 @@ def from_otlp_json(obj: Any) -> SpanRecord:
     if isinstance(code, str):
         code = {"STATUS_CODE_OK": STATUS_OK, "STATUS_CODE_ERROR": STATUS_ERROR}.get(code.upper(), STATUS_UNSET)
     events = []
-    for event in obj.get("events") or []:
+    raw_events = obj.get("events") or []
+    if not isinstance(raw_events, list):
+        raise SchemaError("events must be a list")
+    for event in raw_events:
         if not isinstance(event, dict):
             raise SchemaError("events must be objects")
         events.append(SpanEvent(str(event.get("name", "")), _nanos({"t": event.get("timeUnixNano") or 0}, "t"),

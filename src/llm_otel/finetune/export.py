@@ -6,19 +6,22 @@ trace file (:func:`build_examples` over :func:`llm_otel.exporters.read_spans`) o
 or its trace's root), minimum feedback (``llm_otel.feedback.<name>.value`` anywhere in
 the trace: its root or a ``feedback`` span), date range. Duplicates are written once.
 Every example is validated (:mod:`llm_otel.finetune.validate`) before it is written.
+The report counts the examples built and, apart, those really written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
 import os
 import re
+import secrets
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -27,8 +30,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from llm_otel.core import semconv as sc
 from llm_otel.core.guard import report as report_fault
 from llm_otel.exporters.buffer import TraceBuffer
+from llm_otel.exporters.forksafe import reset_after_fork
+from llm_otel.exporters.jsonl import ends_mid_line, open_for_append, write_line
 from llm_otel.exporters.model import SpanRecord, from_readable
-from llm_otel.finetune.convert import Unconvertible, example_from_span, is_chat_span, response_model
+from llm_otel.finetune.convert import BAD_CONTENT, Unconvertible, example_from_span, is_chat_span, response_model
 from llm_otel.finetune.validate import validate_example
 
 TAGS_ATTR = sc.TAGS  # names shared with llm_otel.tracking
@@ -72,19 +77,22 @@ class Skipped:
 class Report:
     spans_read: int = 0
     chat_spans: int = 0
-    written: int = 0
+    examples: int = 0  # built: valid, not duplicates
+    written: int = 0  # in place in the output (counted by whoever writes them)
     skipped: List[Skipped] = field(default_factory=list)
 
     def counts(self) -> Dict[str, int]:
         return dict(Counter(s.reason for s in self.skipped).most_common())
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"spans_read": self.spans_read, "chat_spans": self.chat_spans, "written": self.written,
-                "skipped": self.counts(),
+        return {"spans_read": self.spans_read, "chat_spans": self.chat_spans, "examples": self.examples,
+                "written": self.written, "skipped": self.counts(),
                 "details": [vars(s) for s in self.skipped]}
 
     def text(self, max_details: int = 20) -> str:
-        lines = [f"{self.spans_read} spans read, {self.chat_spans} chat calls, {self.written} examples written"]
+        made = (f"{self.examples} examples written" if self.written == self.examples
+                else f"{self.examples} examples, {self.written} written")
+        lines = [f"{self.spans_read} spans read, {self.chat_spans} chat calls, {made}"]
         for reason, count in self.counts().items():
             lines.append(f"  skipped {count:>5}  {reason}")
         for skipped in self.skipped[:max_details]:
@@ -92,6 +100,9 @@ class Report:
         if len(self.skipped) > max_details:
             lines.append(f"    ... {len(self.skipped) - max_details} more")
         return "\n".join(lines)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # span times are nanoseconds since, any up to 2**64
 
 
 def parse_when(text: str) -> datetime:
@@ -110,7 +121,9 @@ def _tags_of(attributes: Dict[str, Any]) -> List[str]:
         return []
     if isinstance(tags, str):
         return [t.strip() for t in tags.split(",") if t.strip()]
-    return [str(t) for t in tags]
+    if isinstance(tags, (list, tuple)):
+        return [str(t) for t in tags]
+    return [str(tags)]
 
 
 def _attribute_sets(span: SpanRecord) -> Iterable[Tuple[int, Dict[str, Any]]]:
@@ -192,7 +205,7 @@ class ExampleBuilder:
                 self._skip(FILTER_MODEL, span, f"model {model!r}")
                 return True
         if f.since or f.until:
-            started = datetime.fromtimestamp(span.start_time_unix_nano / 1e9, tz=timezone.utc)
+            started = _EPOCH + timedelta(microseconds=span.start_time_unix_nano // 1000)
             if (f.since and started < f.since) or (f.until and started >= f.until):
                 self._skip(FILTER_DATE, span, started.isoformat())
                 return True
@@ -226,14 +239,17 @@ class ExampleBuilder:
                 continue
             try:
                 example = example_from_span(span)
+                errors = validate_example(example)
+                key = example_key(example)
             except Unconvertible as exc:
                 self._skip(exc.reason, span, exc.detail)
                 continue
-            errors = validate_example(example)
+            except RecursionError:  # content nested so deep that Python cannot walk it
+                self._skip(BAD_CONTENT, span, "nested too deeply")
+                continue
             if errors:
                 self._skip(INVALID, span, "; ".join(errors))
                 continue
-            key = example_key(example)
             if key in self._seen:
                 self._skip(DUPLICATE, span)
                 continue
@@ -241,7 +257,7 @@ class ExampleBuilder:
             if len(self._seen) > self._max_seen:
                 self._seen.popitem(last=False)
             out.append(example)
-        self.report.written += len(out)
+        self.report.examples += len(out)
         return out
 
 
@@ -269,23 +285,40 @@ def example_line(example: Dict[str, Any]) -> bytes:
 def write_examples(examples: Iterable[Dict[str, Any]], path: Union[str, os.PathLike]) -> int:
     """Write (replace) ``path`` with one example per line; returns the count.
 
-    Written to a temporary file and renamed, so a failed export leaves no half file.
+    Written to a temporary file beside ``path``, flushed to disk and renamed over it, so
+    ``path`` is either the whole new file or untouched; on any failure the temporary file
+    is removed.
     """
+    return atomic_write(path, (example_line(e) for e in examples))
+
+
+def atomic_write(path: Union[str, os.PathLike], lines: Iterable[bytes]) -> int:
+    """Replace ``path`` with ``lines`` all at once (see :func:`write_examples`); the count."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    with open(tmp, "wb") as fh:
-        for example in examples:
-            fh.write(example_line(example))
-            count += 1
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # beside it: same file system
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # as open() does: the umask decides
+    try:
+        count = 0
+        with os.fdopen(fd, "wb") as fh:
+            for line in lines:
+                fh.write(line)
+                count += 1
+            fh.flush()
+            os.fsync(fh.fileno())  # a full disk shows here at the latest, not after the rename
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return count
 
 
 class FineTuningExporter(SpanExporter):
     """Live export: each finished trace's chat calls appended to a fine-tuning JSONL file.
 
-    Feedback filters see only feedback recorded before the trace's root ended.
+    Feedback filters see only feedback recorded before the trace's root ended. Lines are
+    appended as the JSONL trace file's are (a partial line left by a full disk never
+    swallows the next one); a forked child gets a new lock and an empty buffer.
     """
 
     PATH_ENV = "LLM_OTEL_FINETUNE_PATH"
@@ -295,6 +328,13 @@ class FineTuningExporter(SpanExporter):
         self.builder = ExampleBuilder(filters)
         self._buffer = TraceBuffer()
         self._lock = threading.Lock()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A new lock and a new report: the parent's counts are the parent's. The examples
+        already seen stay, so the child does not write the parent's again."""
+        self._lock = threading.Lock()
+        self.builder.report = Report()
 
     @property
     def report(self) -> Report:
@@ -305,10 +345,13 @@ class FineTuningExporter(SpanExporter):
             lines = [example_line(e) for trace in traces for e in self.builder.from_trace(trace)]
             if not lines:
                 return
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = open_for_append(self.path)
             try:
+                mid_line = ends_mid_line(fd, os.fstat(fd).st_size)
                 for line in lines:
-                    os.write(fd, line)
+                    write_line(fd, b"\n" + line if mid_line else line)
+                    mid_line = False
+                    self.report.written += 1
             finally:
                 os.close(fd)
 

@@ -43,7 +43,7 @@ def validate_example(example: Any) -> List[str]:
             errors.append(f"{where}: not an object")
             continue
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             errors.append(f"{where}: unknown role {role!r}")
             continue
         extra = set(message) - MESSAGE_KEYS
@@ -138,7 +138,8 @@ def _check_tools(tools: Any) -> List[str]:
             errors.append(f"tool {i}: function without a name")
         elif name in names:
             errors.append(f"tool {i}: duplicate function name {name!r}")
-        names.add(name)
+        else:
+            names.add(name)
         if "parameters" in function and not isinstance(function["parameters"], dict):
             errors.append(f"tool {i}: parameters must be a JSON schema object")
     return errors
