@@ -223,7 +223,7 @@ def test_finetune_filters_from_the_command_line(spans, capture_content, tmp_path
 
 
 def test_tree_shows_both_forms_of_estimated_tokens_apart_from_exact_ones(tmp_path):
-    from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
+    from llm_otel.core.semconv import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
     from llm_otel.exporters.model import SpanRecord
 
     trace_id = "2" * 32

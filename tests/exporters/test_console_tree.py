@@ -11,11 +11,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from exporters.trace_factory import agent_trace, failing_trace
-from llm_otel import config
 from llm_otel.core import semconv as sc
 from llm_otel.core.recorder import get_recorder
 from llm_otel.exporters import ConsoleTreeExporter, from_readable, render_trace
-from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -30,7 +28,7 @@ def _estimates(span):
     attrs = span.attributes
     if attrs.get(sc.USAGE_ESTIMATED) is True:  # opted in: in gen_ai.usage.*, flagged
         return attrs[sc.USAGE_INPUT_TOKENS], attrs[sc.USAGE_OUTPUT_TOKENS]
-    return attrs[ESTIMATED_INPUT_TOKENS], attrs[ESTIMATED_OUTPUT_TOKENS]
+    return attrs[sc.ESTIMATED_INPUT_TOKENS], attrs[sc.ESTIMATED_OUTPUT_TOKENS]
 
 
 def _feed_one_by_one(exporter, finished):
@@ -42,12 +40,8 @@ def _feed_one_by_one(exporter, finished):
     return outputs
 
 
-def test_tree_is_printed_once_when_the_root_ends(spans, capture_content, monkeypatch):
-    monkeypatch.setenv(config.ESTIMATED_USAGE_ENV, "report")
-    config.reload()
+def test_tree_is_printed_once_when_the_root_ends(spans, capture_content):
     agent_trace()
-    monkeypatch.delenv(config.ESTIMATED_USAGE_ENV)
-    config.reload()
     finished = spans()
     assert [s.name for s in finished][-1] == "agent weather"  # children end first
     exporter = ConsoleTreeExporter(out=io.StringIO(), color=False)
@@ -200,11 +194,11 @@ def _record(span_id, parent, name, start_ms, end_ms, **attributes):
 
 @pytest.mark.parametrize("attributes,expected", [
     ({sc.USAGE_INPUT_TOKENS: 52, sc.USAGE_OUTPUT_TOKENS: 14}, ("52", "14")),  # the API's usage
-    ({ESTIMATED_INPUT_TOKENS: 44, ESTIMATED_OUTPUT_TOKENS: 10}, ("~44", "~10")),  # the default for estimates
+    ({sc.ESTIMATED_INPUT_TOKENS: 44, sc.ESTIMATED_OUTPUT_TOKENS: 10}, ("~44", "~10")),  # the default for estimates
     ({sc.USAGE_INPUT_TOKENS: 44, sc.USAGE_OUTPUT_TOKENS: 10, sc.USAGE_ESTIMATED: True}, ("~44", "~10")),  # opt-in
-    ({sc.USAGE_INPUT_TOKENS: 52, ESTIMATED_OUTPUT_TOKENS: 10}, ("52", "~10")),  # exact in, estimated out
-    ({sc.USAGE_INPUT_TOKENS: 52, ESTIMATED_INPUT_TOKENS: 50}, ("52", None)),  # the API's count wins
-    ({sc.USAGE_INPUT_TOKENS: True, ESTIMATED_OUTPUT_TOKENS: -3, sc.USAGE_OUTPUT_TOKENS: "7"}, (None, None)),
+    ({sc.USAGE_INPUT_TOKENS: 52, sc.ESTIMATED_OUTPUT_TOKENS: 10}, ("52", "~10")),  # exact in, estimated out
+    ({sc.USAGE_INPUT_TOKENS: 52, sc.ESTIMATED_INPUT_TOKENS: 50}, ("52", None)),  # the API's count wins
+    ({sc.USAGE_INPUT_TOKENS: True, sc.ESTIMATED_OUTPUT_TOKENS: -3, sc.USAGE_OUTPUT_TOKENS: "7"}, (None, None)),
 ])
 def test_token_counts_read_both_forms_of_an_estimate(attributes, expected):
     from llm_otel.exporters.console import token_counts
@@ -216,8 +210,8 @@ def test_token_counts_read_both_forms_of_an_estimate(attributes, expected):
 def test_totals_keep_exact_and_estimated_tokens_apart():
     root = _record("a", None, "agent", 0, 100)
     exact = _record("b", "a", "chat exact", 1, 40, **{sc.USAGE_INPUT_TOKENS: 52, sc.USAGE_OUTPUT_TOKENS: 14})
-    estimated = _record("c", "a", "chat estimated", 41, 90, **{ESTIMATED_INPUT_TOKENS: 44,
-                                                                 ESTIMATED_OUTPUT_TOKENS: 10})
+    estimated = _record("c", "a", "chat estimated", 41, 90, **{sc.ESTIMATED_INPUT_TOKENS: 44,
+                                                                 sc.ESTIMATED_OUTPUT_TOKENS: 10})
     opted_in = _record("d", "a", "chat opted in", 91, 99, **{sc.USAGE_INPUT_TOKENS: 6, sc.USAGE_OUTPUT_TOKENS: 2,
                                                               sc.USAGE_ESTIMATED: True})
     lines = render_trace([root, exact, estimated, opted_in], summary=False).splitlines()

@@ -231,7 +231,7 @@ def test_validation_accepts_a_tool_round_trip_and_a_final_tool_call():
 
 def test_examples_do_not_depend_on_how_tokens_were_recorded():
     """Token counts, exact or estimated, in either attribute form, do not change an example."""
-    from llm_otel.exporters.console import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
+    from llm_otel.core.semconv import ESTIMATED_INPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS
     from llm_otel.exporters.model import SpanRecord
 
     content = {"gen_ai.operation.name": "chat",

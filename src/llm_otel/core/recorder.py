@@ -29,6 +29,7 @@ from llm_otel import config
 from llm_otel.core import mapping, tokens
 from llm_otel.core import semconv as sc
 from llm_otel.core.guard import guarded, report
+from llm_otel.core.forksafe import ForkSafeLock
 from llm_otel.core.operation import CLAIM, NOOP, Contribution, Operation
 from llm_otel.core.preload import Preload
 from llm_otel.core.records import LLMInvocation, ToolInvocation
@@ -58,6 +59,27 @@ def add_end_hook(hook: EndHook, needs: Optional[Preload] = None) -> None:
         _end_hooks.append(hook)
     if needs is not None and needs not in _hook_preloads:
         _hook_preloads.append(needs)
+
+
+_deferred: Dict[int, int] = {}  # trace id -> LLM spans of it whose end waits on a load
+_deferred_lock = ForkSafeLock()
+
+
+def pending_spans(trace_id: int) -> int:
+    """How many spans of this trace will still end, later than their call, once what their
+    end needs has loaded (a tool that prints a trace when its root ends waits for them)."""
+    return _deferred.get(trace_id, 0)
+
+
+def _count_deferred(trace_id: Optional[int], step: int) -> None:
+    if trace_id is None:
+        return
+    with _deferred_lock:
+        count = _deferred.get(trace_id, 0) + step
+        if count > 0:
+            _deferred[trace_id] = count
+        else:
+            _deferred.pop(trace_id, None)
 
 
 def preload() -> None:
@@ -212,6 +234,7 @@ class Recorder:
         runs when the last load answers, in a copy of this context (usage() blocks count where
         the call ran) and with this end time; the span stays open until then."""
         context, caller = contextvars.copy_context(), threading.get_ident()
+        _count_deferred(op.trace_id, 1)
         found: List[Any] = []
         counting = need_in or need_out
         remaining = [len(loading) + counting]
@@ -224,6 +247,7 @@ class Recorder:
             if not last:
                 return
             encoding = found[0] if found else None
+            _count_deferred(op.trace_id, -1)  # before the span ends: its export may look
             if threading.get_ident() == caller:
                 self._complete_llm(op, encoding, need_in, need_out, end_ns, end_perf, reason)
             else:

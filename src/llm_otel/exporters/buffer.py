@@ -5,7 +5,9 @@ needs the whole trace (the console tree, the live fine-tuning export) buffers th
 The buffer is bounded: too many open traces evict the oldest, too many spans in one trace
 drop the newest, so an app whose roots never end cannot grow memory without limit.
 A span that ends after its trace's root (a detached task, late feedback) comes out at
-once, on its own, instead of waiting for a root that has already gone. A forked child
+once, on its own, instead of waiting for a root that has already gone. When the core says
+that spans of the trace will still end (their end waited on an encoding or price table
+loading, with the call's own end time), the trace waits for them after its root. A forked child
 starts with a new lock and an empty buffer: what was buffered is the parent's to print.
 """
 
@@ -15,7 +17,8 @@ import threading
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Tuple
 
-from llm_otel.exporters.forksafe import reset_after_fork
+from llm_otel.core.forksafe import reset_after_fork
+from llm_otel.core.recorder import pending_spans
 from llm_otel.exporters.model import SpanRecord
 
 MAX_TRACES = 1000
@@ -28,6 +31,7 @@ class TraceBuffer:
         self.max_spans = max_spans
         self._traces: "OrderedDict[str, List[SpanRecord]]" = OrderedDict()
         self._done: "OrderedDict[str, None]" = OrderedDict()  # traces whose root has ended
+        self._late: Dict[str, None] = {}  # root ended, spans of the trace still to end
         self._lock = threading.Lock()
         self.dropped_spans = 0
         reset_after_fork(self)
@@ -36,6 +40,7 @@ class TraceBuffer:
         self._lock = threading.Lock()
         self._traces = OrderedDict()
         self._done = OrderedDict()
+        self._late = {}
         self.dropped_spans = 0
 
     def add(self, records: Iterable[SpanRecord]) -> Tuple[List[List[SpanRecord]], List[List[SpanRecord]]]:
@@ -57,8 +62,14 @@ class TraceBuffer:
                 else:
                     self.dropped_spans += 1
                 if record.is_local_root:
-                    complete.append(self._traces.pop(record.trace_id))
-                    self._done[record.trace_id] = None
+                    self._late[record.trace_id] = None
+            for trace_id in list(self._late):
+                if trace_id not in self._traces:  # evicted meanwhile
+                    del self._late[trace_id]
+                elif not pending_spans(int(trace_id, 16)):
+                    del self._late[trace_id]
+                    complete.append(self._traces.pop(trace_id))
+                    self._done[trace_id] = None
                     if len(self._done) > self.max_traces * 10:
                         self._done.popitem(last=False)
         return complete, [e for e in evicted if e]

@@ -69,10 +69,6 @@ def _model(span: SpanRecord) -> Optional[str]:
     return str(model) if model else None
 
 
-# Where the core puts token counts it estimated locally, unless the user opted in to
-# having them in gen_ai.usage.* (then marked with llm_otel.usage.estimated = true).
-ESTIMATED_INPUT_TOKENS = "llm_otel.usage.estimated_input_tokens"
-ESTIMATED_OUTPUT_TOKENS = "llm_otel.usage.estimated_output_tokens"
 
 
 class TokenCount(NamedTuple):
@@ -90,8 +86,8 @@ def token_counts(attributes: Mapping[str, Any]) -> Tuple[Optional[TokenCount], O
     or ``gen_ai.usage.*`` with ``llm_otel.usage.estimated = true``.
     """
     flagged = attributes.get(sc.USAGE_ESTIMATED) is True
-    return (_token_count(attributes, sc.USAGE_INPUT_TOKENS, ESTIMATED_INPUT_TOKENS, flagged),
-            _token_count(attributes, sc.USAGE_OUTPUT_TOKENS, ESTIMATED_OUTPUT_TOKENS, flagged))
+    return (_token_count(attributes, sc.USAGE_INPUT_TOKENS, sc.ESTIMATED_INPUT_TOKENS, flagged),
+            _token_count(attributes, sc.USAGE_OUTPUT_TOKENS, sc.ESTIMATED_OUTPUT_TOKENS, flagged))
 
 
 def _token_count(attributes: Mapping[str, Any], key: str, estimate_key: str, flagged: bool) -> Optional[TokenCount]:

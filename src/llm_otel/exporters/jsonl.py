@@ -34,7 +34,7 @@ from typing import IO, Any, Iterator, List, Optional, Sequence, Union
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llm_otel.core.guard import report
-from llm_otel.exporters.forksafe import reset_after_fork
+from llm_otel.core.forksafe import reset_after_fork
 from llm_otel.exporters.model import SchemaError, SpanRecord, from_otlp_json, from_readable, to_otlp_json
 
 try:

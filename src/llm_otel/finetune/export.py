@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from llm_otel.core import semconv as sc
 from llm_otel.core.guard import report as report_fault
 from llm_otel.exporters.buffer import TraceBuffer
-from llm_otel.exporters.forksafe import reset_after_fork
+from llm_otel.core.forksafe import reset_after_fork
 from llm_otel.exporters.jsonl import ends_mid_line, open_for_append, write_line
 from llm_otel.exporters.model import SpanRecord, from_readable
 from llm_otel.finetune.convert import BAD_CONTENT, Unconvertible, example_from_span, is_chat_span, response_model

@@ -18,13 +18,13 @@ import json
 import logging
 import os
 import re
-import threading
 from collections import OrderedDict
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from llm_otel.core.forksafe import ForkSafeLock
 from llm_otel.core.guard import report
 from llm_otel.core.preload import Preload
 
@@ -73,7 +73,7 @@ class _Card(NamedTuple):
 
 _Entry = Any  # a Price from set_price / the file, or a genai-prices ModelInfo
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _user: Dict[str, Price] = {}
 _file: Optional[Dict[str, Price]] = None
 _providers: Optional[List[Any]] = None  # genai-prices' bundled data, loaded on first use
@@ -82,16 +82,6 @@ _generation = 0  # bumped when a layer changes, so a lookup that raced the chang
 # id(genai-prices ModelInfo) -> (its price in force, that price's tier starts, {tier: card}). Its
 # data lives as long as the process: one slot per model it lists, however many names match one.
 _cards: Dict[int, Tuple[Any, List[int], Dict[int, _Card]]] = {}
-
-
-def _new_lock_in_child() -> None:
-    """A fork while another thread held the lock would leave it locked forever in the child."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _number(value: Any, what: str) -> Optional[float]:
