@@ -21,7 +21,6 @@ These functions never raise: a bad argument is logged (once per place) and skipp
 
 from __future__ import annotations
 
-import json
 import logging
 import numbers
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -32,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from llm_otel import config
 from llm_otel.core import semconv as sc
+from llm_otel.core.content import to_json
 from llm_otel.core.guard import guarded
 from llm_otel.core.invocation import StepInvocation
 from llm_otel.core.recorder import get_recorder
@@ -55,7 +55,8 @@ def _attr_value(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
-    return json.dumps(to_jsonable(value, config.settings().content_max_length), ensure_ascii=False)
+    limit = config.settings().content_max_length
+    return to_json(to_jsonable(value, limit), limit)
 
 
 def _metadata_attributes(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -137,9 +138,9 @@ def update_current_span(name: Optional[str] = None, tags: Optional[Sequence[str]
             tracked.output_set = True  # type: ignore[union-attr]
     else:
         if input is not _UNSET:
-            attrs[sc.INPUT] = json.dumps(to_jsonable(input, limit), ensure_ascii=False)
+            attrs[sc.INPUT] = to_json(to_jsonable(input, limit), limit)
         if output is not _UNSET:
-            attrs[sc.OUTPUT] = json.dumps(to_jsonable(output, limit), ensure_ascii=False)
+            attrs[sc.OUTPUT] = to_json(to_jsonable(output, limit), limit)
     if attrs:
         span.set_attributes(attrs)
 
