@@ -395,6 +395,9 @@ SHAPES = [
     ("query string", "GET /v1/items?api_key=QWERTYUIOP12345&page=2", "QWERTYUIOP12345"),
     ("python repr", "Client(api_key='opaque0987value', timeout=30)", "opaque0987value"),
     ("env line", "export GITHUB_TOKEN=opaque0987value", "opaque0987value"),
+    ("json list of keys", '{"api_keys": ["first-0192", "second-3847"]}', "second-3847"),
+    ("access tokens", "access_tokens=at-0192,at-3847", "at-0192"),
+    ("python auth tuple", "get(url, auth=('ada', 'pa55word-ada'))", "pa55word-ada"),
     ("password colon", "db password: hunter2hunter2", "hunter2hunter2"),
     ("client_secret", "client_secret=cs_9f8e7d6c5b4a", "cs_9f8e7d6c5b4a"),
     ("access_token", "access_token: 'at-1q2w3e4r5t'", "at-1q2w3e4r5t"),
@@ -516,10 +519,10 @@ def test_ordinary_text_ids_and_hashes_are_kept(text, content_mode, spans):
                           "Authorization", "Proxy-Authorization", "auth", "private_key", "credentials", "cookie",
                           "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "HF_TOKEN",
                           "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DB_PASSWORD", "Ocp-Apim-Subscription-Key",
-                          "SecretAccessKey", "basic_auth")],
+                          "SecretAccessKey", "basic_auth", "user_token", "api_keys", "db_passwords", "access_tokens")],
     *[(n, False) for n in ("max_tokens", "maxTokens", "token_count", "tokens", "input_tokens", "eos_token",
                            "pad_token_id", "key", "keys", "cache_key", "primary_key", "public_key", "author",
-                           "keyword", "tokenizer", "token_type", "PWD", "SSH_AUTH_SOCK", "AWS_ACCESS_KEY_ID", "")],
+                           "keyword", "tokenizer", "token_type", "cached_tokens", "total_tokens", "PWD", "SSH_AUTH_SOCK", "AWS_ACCESS_KEY_ID", "")],
 ])
 def test_is_secret_name(name, expected):
     from llm_otel.core.secrets import is_secret_name

@@ -100,19 +100,19 @@ _AUTH_SCHEMES = tuple((word, re.compile(word + r"\s+([a-z0-9._~+/-]{8,}=*)")) fo
 _TOKEN_EVIDENCE = re.compile(r"\d|[+/=_~]|[a-z][A-Z]")
 
 # name=value, name: value, "name": "value", name='value', \"name\": \"value\" where the name
-# holds the stem; is_secret_name decides. A name ending in "token" is the only kind the
+# holds the stem; is_secret_name decides. A name ending in "token(s)" is the only kind the
 # "token" stem can make secret (others also hold "key", "secret" ... and are found there),
-# which keeps max_tokens and token_count out of the callback.
+# which keeps token_count, token_type ... out of the callback.
 _SEPARATOR = r"(?P<sep>\\?[\"']?[ \t]{0,4}[:=][ \t]{0,4})"
 _VALUE = (r"(?P<value>\\\"(?:(?!\\\")[^\n])*\\\"|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-          r"|(?:(?:bearer|basic|token)[ \t]+)?(?:\[redacted\]|(?![\[{(])[^\s\"',;&\\}\]]+))")
+          r"|\[[^\[\]\n]{0,400}\]|\([^()\n]{0,400}\)|(?:(?:bearer|basic|token)[ \t]+)?(?:\[redacted\]|(?![\[{(])[^\s\"',;&\\}\]]+))")
 _SCHEME_PREFIX = re.compile(r"(?i)(?:bearer|basic|token)[ \t]+")
-_NOT_A_VALUE = frozenset(("", "null", "none", "true", "false", "undefined", REDACTED.lower()))
+_NOT_A_VALUE = frozenset(("", "[]", "()", "null", "none", "true", "false", "undefined", REDACTED.lower()))
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-def _pair_pattern(stem: str, name_may_go_on: bool = True) -> Pattern[str]:
-    return re.compile(stem + (r"[\w.-]{0,40}?" if name_may_go_on else "") + _SEPARATOR + _VALUE)
+def _pair_pattern(stem: str, rest_of_name: str = r"[\w.-]{0,40}?") -> Pattern[str]:
+    return re.compile(stem + rest_of_name + _SEPARATOR + _VALUE)
 
 
 # a key-like run (32+ characters, a digit among them) within 40 characters after the
@@ -123,7 +123,7 @@ def _near_pattern(word: str) -> Pattern[str]:
 
 
 _PAIRS = {stem: _pair_pattern(stem) for stem in ("key", "secret", "passw", "auth", "credential", "cookie", "sig")}
-_PAIRS["token"] = _pair_pattern("token", name_may_go_on=False)
+_PAIRS["token"] = _pair_pattern("token", rest_of_name="s?")
 _NEAR = {"key": _near_pattern("key"), "secret": _near_pattern("secret"), "passw": _near_pattern(r"passw(?:or)?d"),
          "credential": _near_pattern("credential")}
 
@@ -228,14 +228,16 @@ _SECRET_NAMES = frozenset((
     "accesskey", "accesstoken", "refreshtoken", "authtoken", "apitoken", "idtoken", "sessiontoken",
     "bearertoken", "clientsecret", "sig", "signature", "bearer"))
 # a word that makes any name a credential's: db_password, aws_secret_access_key, client_secret
-_SECRET_WORDS = frozenset(("password", "passwd", "passphrase", "secret", "secrets", "credential", "credentials",
-                           "apikey", "privatekey", "authorization", "cookie"))
-# "<word>_token" that counts or marks tokens of text rather than holding one: max_tokens, eos_token
+_SECRET_WORDS = frozenset(("password", "passwords", "passwd", "passphrase", "passphrases", "secret", "secrets",
+                           "credential", "credentials", "apikey", "apikeys", "privatekey", "privatekeys",
+                           "authorization", "cookie", "cookies"))
+# "<word>_token" that counts or marks tokens of text rather than holding one: max_token,
+# eos_token (plural names - max_tokens, input_tokens - never end in "token")
 _TEXT_TOKEN_WORDS = frozenset((
     "max", "min", "num", "eos", "bos", "pad", "unk", "sep", "cls", "mask", "special", "start", "end", "stop",
-    "first", "last", "next", "prev", "previous", "new", "input", "output", "prompt", "completion", "total",
-    "reasoning", "cached", "audio", "image", "text", "per", "each", "added", "decoder", "encoder", "vocab",
-    "eot", "eom", "system", "user", "assistant", "tool", "think", "page"))
+    "eot", "eom", "first", "last", "per", "each", "added", "decoder", "encoder", "vocab"))
+# "<word>_tokens" that holds tokens one signs in with (the others count tokens of text)
+_CREDENTIAL_TOKENS_WORDS = frozenset(("access", "refresh", "auth", "api", "bearer", "session", "id", "oauth"))
 # "<word>_key" that keys data rather than unlocking anything: primary_key, cache_key, public_key
 _DATA_KEY_WORDS = frozenset((
     "primary", "foreign", "sort", "partition", "cache", "dict", "map", "hash", "row", "object", "lookup", "group",
@@ -245,16 +247,18 @@ _DATA_KEY_WORDS = frozenset((
     "field", "column", "table", "record", "item", "entry", "label", "ref", "event"))
 
 
-@functools.lru_cache(maxsize=2048)
-def is_secret_name(name: str) -> bool:
+def is_secret_name(name: object) -> bool:
     """Whether a parameter, dict key, header or variable called ``name`` holds a credential.
 
     Case and separators do not matter (``apiKey``, ``X-Api-Key``, ``OPENAI_API_KEY``);
     names that count tokens (``max_tokens``, ``token_count``) or key data (``cache_key``)
     do not hold one.
     """
-    if not isinstance(name, str):
-        return False
+    return isinstance(name, str) and _is_secret_name(name)
+
+
+@functools.lru_cache(maxsize=2048)
+def _is_secret_name(name: str) -> bool:
     words = [w.lower() for w in _WORDS.findall(name)]
     if not words:
         return False
@@ -265,7 +269,9 @@ def is_secret_name(name: str) -> bool:
     before = words[-2] if len(words) > 1 else ""
     if last == "token":
         return before not in _TEXT_TOKEN_WORDS
-    if last == "key":
+    if last == "tokens":
+        return before in _CREDENTIAL_TOKENS_WORDS
+    if last in ("key", "keys"):
         return bool(before) and before not in _DATA_KEY_WORDS
     if last in ("auth", "signature"):
         return True
