@@ -316,7 +316,8 @@ def _known_values() -> Tuple[str, ...]:
     for name, value in list(os.environ.items()):
         if len(value.strip()) >= MIN_SECRET_LENGTH and is_secret_name(name):
             found.append(value)
-    values = tuple(sorted(set(found), key=len, reverse=True))
+    # a value inside the mark itself would make every mark grow each time it is scrubbed
+    values = tuple(sorted({value for value in found if value not in REDACTED}, key=len, reverse=True))
     _known = (env_size, generation, values)
     return values
 
