@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import wrapt
 from openai import AsyncStream, Stream
 
-from llm_otel.core import report
+from llm_otel.core import register_secret, report
 
 from .streams import TracedAsyncStream, TracedStream, Tracker, watch_close
 
@@ -99,6 +99,7 @@ def _start(binding: Binding, client: Any, args: Any, kwargs: Dict[str, Any]) -> 
         body = _body(options)
         if body is None:
             return None, None
+        register_secret(getattr(client, "api_key", None))  # masked wherever it is echoed
         record = endpoint.start(client, body, options)
     except Exception as exc:  # noqa: BLE001
         report(f"openai {endpoint.__name__} request", exc)

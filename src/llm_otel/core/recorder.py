@@ -33,8 +33,7 @@ from llm_otel.core.forksafe import ForkSafeLock
 from llm_otel.core.operation import CLAIM, NOOP, Contribution, Operation
 from llm_otel.core.preload import Preload
 from llm_otel.core.records import LLMInvocation, ToolInvocation
-from llm_otel.core.content import utf8
-from llm_otel.core.secrets import scrub_secrets
+from llm_otel.core.content import scrub_secrets, utf8
 from llm_otel.version import __version__
 
 try:  # public since opentelemetry-api 1.x, but private-named

@@ -5,6 +5,10 @@ anything: ORM rows, sockets, recursive graphs, megabyte strings, objects whose
 ``__repr__`` raises. The walk below is bounded three ways (depth, items per container,
 a total character budget) and detects cycles, so its cost stays small whatever it is
 given; iterators and generators are never consumed.
+
+Strings (and reprs) are kept whole: the core cleans and cuts each one once when it is
+recorded (:func:`llm_otel.core.content.cut`), masking secrets before the cut, so the
+``...[truncated N chars]`` mark counts what was really left out.
 """
 
 from __future__ import annotations
@@ -26,15 +30,15 @@ class _Walk:
     __slots__ = ("budget", "string_cap", "seen")
 
     def __init__(self, max_chars: int) -> None:
-        self.string_cap = max_chars  # one string: what the core allows an attribute
+        self.string_cap = max_chars  # one string counts what the core keeps of it at most
         self.budget = 2 * max_chars  # all of it: one huge argument does not hide the others
         self.seen: Set[int] = set()
 
 
 def to_jsonable(value: Any, max_chars: int = 16384) -> Any:
-    """A JSON-serializable copy of ``value``: each string at most ``max_chars``, the
-    whole about twice that at most."""
-    if value is None or type(value) in (bool, int) or (type(value) is str and len(value) <= max_chars):
+    """A JSON-serializable copy of ``value``: strings whole, each counted as at most
+    ``max_chars`` against a budget of about twice that; items beyond it are left out."""
+    if value is None or type(value) in (bool, int, str):
         return value  # the common case, without the walk
     try:
         return _walk(value, _Walk(max(64, max_chars)), 0)
@@ -50,11 +54,7 @@ def _type_name(value: Any) -> str:
 
 
 def _string(text: str, walk: _Walk) -> str:
-    keep = max(min(walk.string_cap, walk.budget), 0)
-    if len(text) > keep:
-        walk.budget -= keep + 2
-        return text[:keep] + f"...[truncated {len(text) - keep} chars]"
-    walk.budget -= len(text) + 2
+    walk.budget -= min(len(text), walk.string_cap) + 2
     return text
 
 
