@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import metrics, trace
+from opentelemetry._logs import set_logger_provider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.metrics import Histogram
@@ -18,10 +19,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from support.logs import LOG_EXPORTER, LOGGER_PROVIDER, events
+
 from llm_otel import config
 
 RECORDINGS = Path(os.environ.get("LLM_OTEL_RECORDINGS",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "recordings"))
+
 
 def _preload() -> None:
     """Load the tokenizer encodings and the price table before any test: a span whose end
@@ -43,6 +47,8 @@ def _preload() -> None:
 
 
 _preload()
+
+set_logger_provider(LOGGER_PROVIDER)
 
 SPAN_EXPORTER = InMemorySpanExporter()
 METRIC_READER = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
@@ -84,6 +90,20 @@ def spans():
     SPAN_EXPORTER.clear()
     yield SPAN_EXPORTER.get_finished_spans
     SPAN_EXPORTER.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_events():
+    """Every test starts with no GenAI events (log records) recorded."""
+    LOG_EXPORTER.clear()
+    yield
+
+
+@pytest.fixture
+def logs():
+    """The GenAI events (log records) of this test, oldest first: ``logs()`` or
+    ``logs("gen_ai.evaluation.result")``."""
+    return events
 
 
 @pytest.fixture

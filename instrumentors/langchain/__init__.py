@@ -14,7 +14,7 @@ from typing import Any, Collection, List, Optional, Tuple
 
 import wrapt
 
-from llm_otel.core import LibraryInstrumentor, get_recorder, patch, unpatch
+from llm_otel.core import LibraryInstrumentor, patch, recorder_for, unpatch
 
 _PATCHES: List[Tuple[str, str, str]] = [
     # (module, "Class.method", Wrappers method)
@@ -56,7 +56,7 @@ class LangChainInstrumentor(LibraryInstrumentor):
         from .handler import OTelCallbackHandler
         from .wrappers import Wrappers
 
-        recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        recorder = recorder_for(kwargs)
         handler = OTelCallbackHandler(recorder, max_runs=int(kwargs.get("max_runs") or 10_000))
         wrappers = Wrappers(handler)
         self._handler, self._wrappers, self._applied = handler, wrappers, []

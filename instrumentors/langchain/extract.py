@@ -318,7 +318,7 @@ def user_metadata(metadata: Optional[Mapping[str, Any]]) -> Optional[Dict[str, A
 
 
 def documents(docs: Any) -> List[Dict[str, Any]]:
-    """Retrieved documents: id (when known), content and metadata each."""
+    """Retrieved documents: id and score (when known), content and metadata each."""
     out: List[Dict[str, Any]] = []
     for doc in docs or ():
         meta = getattr(doc, "metadata", None) or {}
@@ -326,6 +326,9 @@ def documents(docs: Any) -> List[Dict[str, Any]]:
         item: Dict[str, Any] = {"content": getattr(doc, "page_content", None)}
         if doc_id is not None:
             item["id"] = str(doc_id)
+        score = meta.get("score", meta.get("relevance_score")) if isinstance(meta, Mapping) else None
+        if isinstance(score, (int, float)) and not isinstance(score, bool):  # set by *_with_score searches
+            item["score"] = score
         if meta:
             item["metadata"] = meta
         out.append(item)

@@ -310,8 +310,10 @@ class OTelCallbackHandler(BaseCallbackHandler):
         if self._skip(tags):
             self._add(run_id, None, parent_run_id)
             return
-        step = StepInvocation(name=extract.run_name(serialized, kwargs, "retriever"), kind="retriever",
-                              inputs=query, tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata))
+        name = extract.run_name(serialized, kwargs, "retriever")
+        step = StepInvocation(name=name, kind="retriever", operation="retrieval", data_source_id=name,
+                              query=query if isinstance(query, str) else None,
+                              tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata))
         op = self._start(step, run_id, parent_run_id)
         slot = RETRIEVER_SLOT.get()
         if slot is not None and slot[0] is None and op:
@@ -324,7 +326,6 @@ class OTelCallbackHandler(BaseCallbackHandler):
             return
         try:
             op.record.documents = extract.documents(documents)
-            op.record.outputs = op.record.documents
         except Exception as exc:  # noqa: BLE001
             report("langchain.documents", exc)
         op.end()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, List, Optional, Tuple
 
-from llm_otel.core import LibraryInstrumentor, get_recorder, patch, unpatch
+from llm_otel.core import LibraryInstrumentor, patch, recorder_for, unpatch
 
 _PATCHES: List[Tuple[str, str, str]] = [
     # (module, "Class.method", Wrappers method)
@@ -121,7 +121,7 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
         from .handler import Tracker
         from .wrappers import Wrappers
 
-        recorder = get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        recorder = recorder_for(kwargs)
         tracker = Tracker(recorder, Classes(), max_runs=int(kwargs.get("max_runs") or 10_000),
                           stale_after=float(kwargs.get("stale_after") or 3600.0))
         span_handler, event_handler = _handlers(tracker)

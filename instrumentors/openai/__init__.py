@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, Optional
 
-from llm_otel.core import LibraryInstrumentor, get_recorder, patch, report, unpatch
+from llm_otel.core import LibraryInstrumentor, get_recorder, patch, recorder_for, report, unpatch
 
 __all__ = ["OpenAIInstrumentor", "instrument_client", "uninstrument_client"]
 
@@ -33,7 +33,7 @@ class OpenAIInstrumentor(LibraryInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         from .request import Binding, async_wrapper, sync_wrapper
 
-        binding = Binding(get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider")))
+        binding = Binding(recorder_for(kwargs))
         for name, is_async in _TARGETS:
             patch(_CLIENT_MODULE, name, async_wrapper(binding) if is_async else sync_wrapper(binding))
         type(self)._binding = binding

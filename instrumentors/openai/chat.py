@@ -44,8 +44,8 @@ def _content_parts(content: Any) -> List[Dict[str, Any]]:
         kind = get(item, "type")
         if kind == "text":
             parts.append(text_part(get(item, "text") or ""))
-        elif kind == "refusal":
-            parts.append({"type": "refusal", "content": get(item, "refusal") or ""})
+        elif kind == "refusal":  # no part of its own in the conventions: its text
+            parts.append(text_part(get(item, "refusal") or ""))
         elif kind == "image_url":
             image = get(item, "image_url")
             parts.append(_uri_part(get(image, "url"), "image"))
@@ -93,17 +93,15 @@ def _function_call_part(function_call: Any) -> Dict[str, Any]:
 
 
 def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
-    """Request messages -> input_messages; system/developer messages -> system_instructions."""
+    """Request messages -> input_messages, system and developer messages included: they are
+    part of the chat's history (system instructions are for instructions given apart)."""
     messages = get(body, "messages")
     if isinstance(messages, (list, tuple)):
         out: List[Dict[str, Any]] = []
-        system: List[Dict[str, Any]] = []
         for message in messages:
             role = get(message, "role")
             content = get(message, "content")
-            if role in ("system", "developer"):
-                system.extend(_content_parts(content))
-            elif role == "tool":
+            if role == "tool":
                 out.append({"role": "tool", "parts": [{"type": "tool_call_response",
                                                        "id": get(message, "tool_call_id"),
                                                        "response": _plain(content)}]})
@@ -122,7 +120,6 @@ def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
                     entry["name"] = name
                 out.append(entry)
         inv.input_messages = out or None
-        inv.system_instructions = system or None
     inv.tool_definitions = tool_definitions(get(body, "tools"), get(body, "functions"))
 
 
@@ -196,7 +193,7 @@ def output_message(message: Any, finish_reason: Any) -> Dict[str, Any]:
         parts.append(text_part(content))
     refusal = get(message, "refusal")
     if isinstance(refusal, str):
-        parts.append({"type": "refusal", "content": refusal})
+        parts.append(text_part(refusal))
     parts.extend(_tool_call_parts(get(message, "tool_calls")))
     function_call = get(message, "function_call")
     if function_call is not None:
@@ -302,7 +299,7 @@ def _choice_message(choice: _Choice) -> Dict[str, Any]:
     if choice.text:
         parts.append(text_part("".join(choice.text)))
     if choice.refusal:
-        parts.append({"type": "refusal", "content": "".join(choice.refusal)})
+        parts.append(text_part("".join(choice.refusal)))
     for index in sorted(choice.tool_calls):
         call_id, name, pieces = choice.tool_calls[index]
         parts.append({"type": "tool_call", "id": call_id, "name": name,

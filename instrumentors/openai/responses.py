@@ -46,8 +46,8 @@ def _parts(content: Any) -> List[Dict[str, Any]]:
         kind = get(item, "type")
         if kind in ("input_text", "output_text", "text"):
             parts.append(text_part(get(item, "text") or ""))
-        elif kind == "refusal":
-            parts.append({"type": "refusal", "content": get(item, "refusal") or ""})
+        elif kind == "refusal":  # no part of its own in the conventions: its text
+            parts.append(text_part(get(item, "refusal") or ""))
         elif kind == "input_image":
             url = get(item, "image_url")
             if isinstance(url, str) and url.startswith("data:"):

@@ -20,6 +20,7 @@ CONTENT_MAX_LENGTH_ENV = "LLM_OTEL_CONTENT_MAX_LENGTH"
 REDACT_PATTERNS_ENV = "LLM_OTEL_REDACT_PATTERNS"
 CAPTURE_IMAGES_ENV = "LLM_OTEL_CAPTURE_IMAGES"
 ESTIMATED_USAGE_ENV = "LLM_OTEL_ESTIMATED_USAGE"
+SEMCONV_OPT_IN_ENV = "OTEL_SEMCONV_STABILITY_OPT_IN"  # gen_ai_latest_experimental: v0.1.0 names
 
 _MODES = {"NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -38,6 +39,8 @@ class Settings:
     # usage().estimated_*), "report" (also gen_ai.usage.* and the token metric, marked),
     # "off" (not counted)
     estimated_usage: str = "separate"
+    # the GenAI conventions' newest names (semantic-conventions-genai v0.1.0) instead of v1.41's
+    latest_semconv: bool = False
 
     @property
     def estimates(self) -> bool:
@@ -135,6 +138,8 @@ def _read() -> Settings:
         redact_patterns=parse_redact_patterns(os.environ.get(REDACT_PATTERNS_ENV)),
         capture_images=(os.environ.get(CAPTURE_IMAGES_ENV) or "").strip().lower() in _TRUE,
         estimated_usage=parse_estimated_usage(os.environ.get(ESTIMATED_USAGE_ENV)),
+        latest_semconv="gen_ai_latest_experimental" in [
+            v.strip() for v in (os.environ.get(SEMCONV_OPT_IN_ENV) or "").split(",")],
     )
 
 

@@ -1,5 +1,7 @@
 """The recorder on its own: records in, spans and metrics out."""
 
+import json
+
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -104,8 +106,10 @@ def test_tool_and_step_spans_nest(spans, capture_content):
     assert tool_span.parent.span_id == step_span.context.span_id
     assert tool_span.name == "execute_tool search"
     assert tool_span.attributes["gen_ai.tool.call.result"] == "found"
-    assert step_span.attributes["llm_otel.input"] == '{"q": 1}'
-    assert step_span.attributes["error.type"] == "ValueError"
+    # an agent's content is messages (the input it was given as a user message)
+    assert json.loads(step_span.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": '{"q": 1}'}]}]
+    assert step_span.name == "invoke_agent" and step_span.attributes["error.type"] == "ValueError"
 
 
 def test_end_hook_errors_are_swallowed(spans):
@@ -137,7 +141,7 @@ def test_nests_under_current_span(spans):
 def test_spans_carry_the_openinference_kind_phoenix_groups_by(spans):
     rec = get_recorder()
     for record in (LLMInvocation(operation="embeddings"), LLMInvocation(), ToolInvocation(name="t"),
-                   StepInvocation(name="r", kind="retriever"), StepInvocation(name="a", operation="invoke_agent"),
+                   StepInvocation(name="r", operation="retrieval"), StepInvocation(name="a", operation="invoke_agent"),
                    StepInvocation(name="c")):
         rec.start(record).end()
     assert [s.attributes["openinference.span.kind"] for s in spans()] == [

@@ -43,7 +43,7 @@ def _feed_one_by_one(exporter, finished):
 def test_tree_is_printed_once_when_the_root_ends(spans, capture_content):
     agent_trace()
     finished = spans()
-    assert [s.name for s in finished][-1] == "agent weather"  # children end first
+    assert [s.name for s in finished][-1] == "invoke_agent weather"  # children end first
     exporter = ConsoleTreeExporter(out=io.StringIO(), color=False)
     outputs = _feed_one_by_one(exporter, finished)
     assert all(o == "" for o in outputs[:-1])  # nothing before the root ended
@@ -57,7 +57,7 @@ def test_tree_is_printed_once_when_the_root_ends(spans, capture_content):
     costs = [s.attributes.get(sc.COST_USD) for s in finished]
     assert costs[0] is not None
     assert f"cost ${sum(c or 0 for c in costs):.6f}" in lines[0]
-    assert lines[1].startswith("agent weather ")
+    assert lines[1].startswith("invoke_agent weather ")
     assert lines[2].startswith("├─ chat gpt-4o-mini ")
     assert f"gpt-4o-mini-2024-07-18  tokens in 52 out 14  ${costs[0]:.6f}" in lines[2]
     assert lines[3].startswith("├─ execute_tool get_weather ") and lines[3].rstrip().endswith("OK")

@@ -83,6 +83,6 @@ def test_sdk_configurator_writes_the_jsonl_file(tmp_path):
     assert proc.returncode == 0, proc.stderr
     spans, bad = read_spans(path)
     assert bad == []
-    assert sorted(s.name for s in spans) == sorted(["agent weather", "chat gpt-4o-mini", "execute_tool get_weather",
+    assert sorted(s.name for s in spans) == sorted(["invoke_agent weather", "chat gpt-4o-mini", "execute_tool get_weather",
                                                     "chat gpt-4o-mini", "chain summarize", "chat gpt-4o-mini"])
     assert {s.resource["service.name"] for s in spans} == {"tree-test"}

@@ -49,7 +49,7 @@ def agent_trace(question: str = "What's the weather in Paris?", city: str = "Par
     """Record one agent run: chat (tool call) -> execute_tool -> chat (answer)."""
     recorder = recorder or get_recorder()
     scores = {k: (v, None) for k, v in feedback.items()} if feedback and not feedback_span else None
-    step = recorder.start(StepInvocation(name="agent weather", kind="agent", operation="invoke_agent",
+    step = recorder.start(StepInvocation(name="invoke_agent weather", kind="agent", operation="invoke_agent",
                                          agent_name="weather", tags=list(tags) if tags else None, scores=scores))
     with step.current():
         call = {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": city}}

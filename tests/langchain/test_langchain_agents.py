@@ -91,16 +91,16 @@ DOCS = [Document(id="doc-1", page_content="OpenTelemetry traces spans", metadata
         Document(id="doc-3", page_content="Spans have parents", metadata={"source": "c.md"})]
 
 
-def test_retriever_span_counts_documents_and_ids(spans):
+def test_retriever_is_a_retrieval_without_content_by_default(spans):
     retriever = KeywordRetriever(docs=DOCS)
     found = retriever.invoke("spans")
     assert [d.id for d in found] == ["doc-1", "doc-3"]
-    span = one(spans(), "KeywordRetriever")
+    span = one(spans(), "retrieval KeywordRetriever")
     a = span.attributes
-    assert a["llm_otel.span.kind"] == "retriever"
-    assert a["llm_otel.retriever.document_count"] == 2
-    assert a["llm_otel.retriever.document_ids"] == ("doc-1", "doc-3")
-    assert "llm_otel.input" not in a and "llm_otel.output" not in a
+    assert a["gen_ai.operation.name"] == "retrieval" and a["gen_ai.data_source.id"] == "KeywordRetriever"
+    assert a["openinference.span.kind"] == "RETRIEVER" and span.kind is trace.SpanKind.CLIENT
+    # the query and the documents are content: opt-in
+    assert not [k for k in a if k.startswith("gen_ai.retrieval.") or k in ("llm_otel.input", "llm_otel.output")]
 
 
 def test_retriever_in_rag_chain_with_content(spans, capture_content):
@@ -110,10 +110,10 @@ def test_retriever_in_rag_chain_with_content(spans, capture_content):
         lambda x: [HumanMessage(f"{x['context'][0].page_content} / {x['question']}")]) | model
     chain.invoke("spans")
     got = spans()
-    span = one(got, "KeywordRetriever")
-    assert span.attributes["llm_otel.input"] == "spans"
-    contents = json.loads(span.attributes["llm_otel.output"])
-    assert contents[0] == {"content": "OpenTelemetry traces spans", "id": "doc-1", "metadata": {"source": "a.md"}}
+    span = one(got, "retrieval KeywordRetriever")
+    assert span.attributes["gen_ai.retrieval.query.text"] == "spans"
+    documents = json.loads(span.attributes["gen_ai.retrieval.documents"])
+    assert documents[0] == {"id": "doc-1", "content": "OpenTelemetry traces spans", "metadata": {"source": "a.md"}}
     assert parent_of(got, span).name == "RunnableParallel<context,question>"
     chat = one(got, "chat")
     assert parent_of(got, chat).name == "RunnableSequence"
@@ -248,7 +248,8 @@ def test_recorded_parallel_tool_calls_then_tools(spans, lc_recordings, capture_c
     assert chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     calls = [p for p in json.loads(chat.attributes["gen_ai.output.messages"])[0]["parts"] if p["type"] == "tool_call"]
     assert sorted(c["name"] for c in calls) == ["get_news", "get_weather"]
-    assert sorted(json.loads(chat.attributes["gen_ai.tool.definitions"])[i]["function"]["name"]
+    # bind_tools passes OpenAI-style definitions: recorded with the name on top, as the conventions want
+    assert sorted(json.loads(chat.attributes["gen_ai.tool.definitions"])[i]["name"]
                   for i in range(2)) == ["get_news", "get_weather"]
     ids = {s.attributes["gen_ai.tool.call.id"] for s in got if s.name.startswith("execute_tool")}
     assert ids == {c["id"] for c in calls}

@@ -108,7 +108,7 @@ def test_sdk_stream_inside_langchain_stream_is_one_span(spans, metric_reader):
     chain = ChatPromptTemplate.from_template("{q}") | SDKChatModel()
     assert "".join(c.content for c in chain.stream({"q": "hi"})) == "hello from the sdk"
     chat = _assert_one_llm_span(spans(), metric_reader)
-    assert chat.attributes["llm_otel.request.stream"] is True
+    assert chat.attributes["gen_ai.request.stream"] is True
     assert metric_reader.count("gen_ai.client.operation.time_to_first_chunk") == 1
 
 

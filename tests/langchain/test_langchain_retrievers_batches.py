@@ -63,7 +63,7 @@ def _embedding_spans(got):
 
 
 def _assert_query_embedding_nested(got, journal):
-    retriever = one(got, "VectorStoreRetriever")
+    retriever = one(got, "retrieval VectorStoreRetriever")
     assert retriever.attributes["llm_otel.span.kind"] == "retriever"
     indexing, query = _embedding_spans(got)  # add_texts, then the retriever's query embedding
     assert parent_of(got, indexing) is None
@@ -82,7 +82,7 @@ def test_vector_store_retriever_query_embedding_is_its_child(spans, standin_url)
     assert [d.id for d in docs][0] == "doc-1"
     got = spans()
     _assert_query_embedding_nested(got, journal)
-    assert one(got, "VectorStoreRetriever").attributes["llm_otel.retriever.document_count"] == 2
+    assert one(got, "retrieval VectorStoreRetriever").attributes["gen_ai.operation.name"] == "retrieval"
     # the span is current only while the retriever runs: nothing after it is its child
     with tracer.start_as_current_span("after"):
         pass
@@ -101,7 +101,7 @@ async def test_concurrent_ainvoke_each_embedding_under_its_own_retriever(spans, 
     retriever = vector_store(url).as_retriever(search_kwargs={"k": 1})
     await asyncio.gather(*(retriever.ainvoke(q) for q in ["spans", "tokens", "bananas"]))
     got = spans()
-    retrievers = named(got, "VectorStoreRetriever")
+    retrievers = named(got, "retrieval VectorStoreRetriever")
     queries = [s for s in _embedding_spans(got) if parent_of(got, s) is not None]
     assert len(retrievers) == 3 and len(queries) == 3
     assert {parent_of(got, q).context.span_id for q in queries} == {r.context.span_id for r in retrievers}
@@ -113,7 +113,7 @@ def test_retriever_in_a_chain_keeps_the_chain_tree(spans, standin_url):
     chain = retriever | RunnableLambda(lambda docs: docs[0].page_content)
     assert chain.invoke("bananas") == "Bananas are yellow fruit"
     got = spans()
-    node = one(got, "VectorStoreRetriever")
+    node = one(got, "retrieval VectorStoreRetriever")
     assert parent_of(got, node).name == "RunnableSequence"
     assert parent_of(got, _embedding_spans(got)[-1]) is node
 
@@ -146,7 +146,7 @@ def test_old_style_retriever_without_run_manager_nests_sync_and_async(spans):
     assert asyncio.run(retriever.ainvoke("bananas"))[0].page_content == "Bananas are yellow fruit"
     got = spans()
     inner = named(got, "embed-query")
-    outer = named(got, "OldStyleRetriever")
+    outer = named(got, "retrieval OldStyleRetriever")
     assert len(inner) == len(outer) == 2
     assert [parent_of(got, s).context.span_id for s in inner] == [r.context.span_id for r in outer]
 
@@ -161,8 +161,8 @@ def test_failing_retriever_still_ends_and_leaves_nothing_current(spans):
         Broken().invoke("q")
     assert trace.get_current_span() is trace.INVALID_SPAN
     got = spans()
-    assert parent_of(got, one(got, "inside")) is one(got, "Broken")
-    assert one(got, "Broken").attributes["error.type"] == "KeyError"
+    assert parent_of(got, one(got, "inside")) is one(got, "retrieval Broken")
+    assert one(got, "retrieval Broken").attributes["error.type"] == "KeyError"
 
 
 # ---- completion batches: one request, several runs, counted once ----------------------
@@ -309,4 +309,4 @@ def test_uninstrument_restores_the_retriever_methods(spans, instrumented):
         instrumented.instrument()
     store.as_retriever().invoke("bananas")
     got = spans()
-    assert parent_of(got, named(got, "embed-query")[-1]) is named(got, "VectorStoreRetriever")[-1]
+    assert parent_of(got, named(got, "embed-query")[-1]) is named(got, "retrieval VectorStoreRetriever")[-1]

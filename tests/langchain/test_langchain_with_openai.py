@@ -61,7 +61,7 @@ def test_stream_is_one_span_with_the_sdk_response_id(spans, metric_reader, lc_re
     (chat,) = genai_spans(got)
     a = chat.attributes
     assert a["gen_ai.response.id"] == "chatcmpl-9jn1ZwX0gO8q1lUspfmVKVK2KNduV"
-    assert a["llm_otel.request.stream"] is True
+    assert a["gen_ai.request.stream"] is True
     output = estimated_tokens(a, estimate_mode, "output")  # the recorded stream has no usage chunk
     assert metric_reader.count(DURATION) == 1
     assert metric_reader.count("gen_ai.client.operation.time_to_first_chunk") == 1

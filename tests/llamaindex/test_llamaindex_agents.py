@@ -55,7 +55,7 @@ def test_react_agent_with_function_tool(spans, metric_reader):
     assert len(chats) == 2 and not gen_ai(got, "text_completion")
     assert all(parent_of(got, c).name == "agent_step run_agent_step" for c in chats)
     assert all(c.attributes["gen_ai.request.model"] == "scripted-1" for c in chats)
-    assert all(c.attributes["llm_otel.request.stream"] is True for c in chats)
+    assert all(c.attributes["gen_ai.request.stream"] is True for c in chats)
     assert metric_reader.count(DURATION, gen_ai__operation__name="chat") == 2
 
     tool = one(got, "execute_tool")

@@ -87,7 +87,7 @@ def test_streamed_openai_chat_is_one_span(spans, metric_reader, recordings):
     assert len(chunks) > 3
     got = spans()
     (chat,) = gen_ai(got, "chat")
-    assert chat.attributes["llm_otel.request.stream"] is True
+    assert chat.attributes["gen_ai.request.stream"] is True
     assert chat.attributes["gen_ai.response.id"].startswith("chatcmpl-")  # from the SDK's stream
     assert chat.attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert chat.attributes["llm_otel.usage.estimated_output_tokens"] > 0  # the stream reported no usage

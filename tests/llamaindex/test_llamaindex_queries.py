@@ -134,7 +134,7 @@ def test_streamed_query_records_chunks_once(spans, metric_reader):
     (llm,) = gen_ai(got, "text_completion")
     # generated while the caller reads the answer, after the query returned: still under synthesize
     assert parent_of(got, parent_of(got, llm)) is one(got, "synthesize")
-    assert llm.attributes["llm_otel.request.stream"] is True
+    assert llm.attributes["gen_ai.request.stream"] is True
     assert llm.attributes["gen_ai.request.model"] == "scripted-1"
     assert llm.attributes["llm_otel.usage.estimated_output_tokens"] > 0
     assert metric_reader.count(FIRST_CHUNK) == 1

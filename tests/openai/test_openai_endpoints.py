@@ -117,7 +117,7 @@ async def test_chat_parse_refusal_async(cassette, spans, capture_content):
     assert refusal
     [span] = llm_spans(spans)
     [out] = content(span, "gen_ai.output.messages")
-    assert out["parts"] == [{"type": "refusal", "content": refusal}]
+    assert out["parts"] == [{"type": "text", "content": refusal}]  # no refusal part in the conventions
 
 
 def test_chat_response_format(cassette, spans):

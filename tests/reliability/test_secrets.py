@@ -30,6 +30,7 @@ from llm_otel import config
 from llm_otel.core.content import REDACTED, REDACTION_FAILED
 from llm_otel.core import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.core.recorder import Recorder
+from support.logs import as_json, events
 from support.cassettes import load
 
 MODES = [None, "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"]
@@ -51,6 +52,9 @@ def exported_text(spans, metric_reader=None, caplog=None) -> str:
             out.append(repr(dict(event.attributes or {})))
         for link in span.links:
             out.append(repr(dict(link.attributes or {})))
+    for record in events():  # the GenAI events (log records)
+        out.append(repr(record.body))
+        out.append(repr(dict(record.attributes or {})))
     if metric_reader is not None:
         metric_reader.points("")  # collects every metric's points into the reader's list
         out.extend(f"{name} {dict(p.attributes)!r}" for name, p in metric_reader._points)
@@ -158,9 +162,11 @@ def test_redact_patterns_from_env(content_mode, monkeypatch, cassette, spans):
     (span,) = spans()
     text = exported_text(spans)
     assert "123-45-6789" not in text and "jane.doe@example.com" not in text
-    assert json.loads(span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == f"mail {REDACTED} please"
-    assert REDACTED in span.attributes["gen_ai.system_instructions"]
-    (event,) = [e for e in span.events if REDACTED in json.dumps(dict(e.attributes))]
+    system, user = json.loads(span.attributes["gen_ai.input.messages"])
+    assert user["parts"][0]["content"] == f"mail {REDACTED} please"
+    assert system["role"] == "system" and REDACTED in system["parts"][0]["content"]
+    (event,) = [e for e in events("gen_ai.client.inference.operation.details")
+                if REDACTED in as_json(e.attributes["gen_ai.input.messages"])]
 
 
 def test_redact_patterns_one_per_line():
@@ -433,11 +439,12 @@ def test_every_shape_is_masked_in_llm_spans(name, text, secret, mode, content_mo
     (span,) = spans()
     exported = exported_text(spans)
     assert secret not in exported
-    recorded = [e.attributes for e in span.events if e.name != "exception"]
+    recorded = [e.attributes for e in events("gen_ai.client.inference.operation.details")]
     if mode == "SPAN_AND_EVENT":
         recorded.append(span.attributes)
-    assert recorded and all(REDACTED in attrs["gen_ai.input.messages"] and REDACTED in attrs["gen_ai.output.messages"]
-                            and REDACTED in attrs["gen_ai.system_instructions"] for attrs in recorded)
+    # the system message is part of the chat's history: an input message, not system instructions
+    assert recorded and all(REDACTED in as_json(attrs["gen_ai.input.messages"])
+                            and REDACTED in as_json(attrs["gen_ai.output.messages"]) for attrs in recorded)
     assert ("repeat: " in exported) and ("context: " in exported)  # the rest of the content is kept
 
 

@@ -50,7 +50,9 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument_once(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry:
-            if kwargs.get("tracer_provider") is not None or kwargs.get("meter_provider") is not None:
+            from llm_otel.core.recorder import PROVIDER_OPTIONS
+
+            if any(kwargs.get(name) is not None for name in PROVIDER_OPTIONS):
                 self._bind(kwargs)
             return None
         kwargs.pop("skip_dep_check", None)
@@ -76,10 +78,10 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if self._deferred is not None:  # not patched yet: patch with these when imported
             self._deferred.update(kwargs)
             return
-        from llm_otel.core.recorder import get_recorder
+        from llm_otel.core.recorder import recorder_for
 
         logger.info("llm_otel: %s re-bound to the providers given", type(self).__name__)
-        self._rebind(get_recorder(kwargs.get("tracer_provider"), kwargs.get("meter_provider")))
+        self._rebind(recorder_for(kwargs))
 
     def _rebind(self, recorder: Any) -> None:
         """Make the patched code record to ``recorder`` (each instrumentor says how)."""

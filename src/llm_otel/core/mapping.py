@@ -2,22 +2,23 @@
 
 Every function returns a dict ready for the SDK: values pass through
 :mod:`llm_otel.core.attributes` (typed fields made exportable, user data cleaned and cut
-once). The recorder decides *when* each set is written; this module decides *what*.
+once). The recorder decides *when* each set is written; this module decides *what*, for
+the default profile (semantic conventions v1.41) and, with ``settings.latest_semconv``,
+semantic-conventions-genai v0.1.0.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from llm_otel.core import attributes as av
 from llm_otel.core import semconv as sc
-from llm_otel.core.content import to_json, to_text
+from llm_otel.core.content import cap, to_json, to_text
 from llm_otel.core.records import LLMInvocation, StepInvocation, ToolInvocation
-
-MAX_DOCUMENT_IDS = 100
 
 # end reasons an operation can be given, as the flags backends filter on
 END_REASONS = {"abandoned": sc.RUN_ABANDONED, "closed_early": sc.STREAM_CLOSED_EARLY}
+_AGENTS = ("invoke_agent", "create_agent")
 
 
 def _put(attrs: Dict[str, Any], key: str, value: Any) -> None:
@@ -27,7 +28,12 @@ def _put(attrs: Dict[str, Any], key: str, value: Any) -> None:
 
 def provider_namespace(provider: str) -> str:
     """The attribute namespace of a provider's own extras: Azure OpenAI is OpenAI's API."""
-    return "openai" if provider in ("openai", "azure.ai.openai") else provider
+    return sc.OPENAI_NAMESPACE if provider in ("openai", "azure.ai.openai") else provider
+
+
+def span_name(text: str, limit: int) -> str:
+    """A span name from user or library data: cleaned, and short (backends list by it)."""
+    return av.user_value(text, min(limit, 256))
 
 
 def user_data(record: Any, limit: int) -> Dict[str, Any]:
@@ -43,25 +49,24 @@ def user_data(record: Any, limit: int) -> Dict[str, Any]:
     return attrs
 
 
-def span_name(text: str, limit: int) -> str:
-    """A span name from user or library data: cleaned, and short (backends list by it)."""
-    return av.user_value(text, min(limit, 256))
-
-
 # ---- LLM calls -------------------------------------------------------------------------
 
 
 def llm_span_name(inv: LLMInvocation) -> str:
+    if inv.operation == "fetch_response":  # the response id is too many names
+        return inv.operation
     return f"{inv.operation} {inv.request_model}" if inv.request_model else inv.operation
 
 
-def llm_request(inv: LLMInvocation, limit: int) -> Dict[str, Any]:
+def llm_request(inv: LLMInvocation, settings: Any) -> Dict[str, Any]:
+    limit = settings.content_max_length
     attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider,
-                             sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(inv.operation)}
+                             sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(None, inv.operation)}
     _put(attrs, sc.REQUEST_MODEL, inv.request_model)
     _put(attrs, sc.REQUEST_TEMPERATURE, inv.temperature)
     _put(attrs, sc.REQUEST_TOP_P, inv.top_p)
-    _put(attrs, sc.REQUEST_TOP_K, inv.top_k)
+    if inv.top_k is not None:  # a double in v1.41, an int in v0.1.0
+        attrs[sc.REQUEST_TOP_K] = int(inv.top_k) if settings.latest_semconv else float(inv.top_k)
     _put(attrs, sc.REQUEST_MAX_TOKENS, inv.max_tokens)
     _put(attrs, sc.REQUEST_SEED, inv.seed)
     _put(attrs, sc.REQUEST_STOP_SEQUENCES, inv.stop_sequences)
@@ -71,36 +76,47 @@ def llm_request(inv: LLMInvocation, limit: int) -> Dict[str, Any]:
         attrs[sc.REQUEST_CHOICE_COUNT] = inv.choice_count
     _put(attrs, sc.OUTPUT_TYPE, inv.output_type)
     _put(attrs, sc.REQUEST_ENCODING_FORMATS, inv.encoding_formats)
+    _put(attrs, sc.REQUEST_REASONING_LEVEL, inv.reasoning_level)
+    _put(attrs, sc.REQUEST_PREVIOUS_RESPONSE_ID, inv.previous_response_id)
     _put(attrs, sc.SERVER_ADDRESS, inv.server_address)
     _put(attrs, sc.SERVER_PORT, inv.server_port)
     if inv.stream:
-        attrs[sc.STREAMING] = True
+        attrs[sc.REQUEST_STREAM] = True
+    if inv.operation == "fetch_response":
+        _put(attrs, sc.RESPONSE_ID, inv.response_id)  # what is fetched
     if inv.conversation_id is not None:
-        attrs[sc.CONVERSATION_ID] = av.user_value(inv.conversation_id, limit)
+        attrs[sc.CONVERSATION_ID] = av.user_value(str(inv.conversation_id), limit)
+    if inv.conversation_compacted:
+        attrs[sc.CONVERSATION_COMPACTED] = True
     if inv.provider_extras:
         prefix = provider_namespace(inv.provider) + "."
         for key, value in inv.provider_extras.items():
-            if key.startswith("request.") and value is not None:
+            if not key.startswith("response.") and value is not None:
                 attrs[prefix + key] = value
     if inv.tags or inv.metadata or inv.extras:
         attrs.update(user_data(inv, limit))
     return av.exportable(attrs)
 
 
-def llm_response(inv: LLMInvocation, report_estimates: bool, limit: int) -> Dict[str, Any]:
+def llm_response(inv: LLMInvocation, time_to_first_chunk: Optional[float], settings: Any) -> Dict[str, Any]:
     attrs: Dict[str, Any] = {}
     _put(attrs, sc.RESPONSE_ID, inv.response_id)
     _put(attrs, sc.RESPONSE_MODEL, inv.response_model)
+    _put(attrs, sc.RESPONSE_STATUS, inv.response_status)
     if inv.finish_reasons:
         attrs[sc.RESPONSE_FINISH_REASONS] = list(inv.finish_reasons)
+    _put(attrs, sc.RESPONSE_TIME_TO_FIRST_CHUNK, time_to_first_chunk)
     _put(attrs, sc.USAGE_INPUT_TOKENS, inv.input_tokens)
     _put(attrs, sc.USAGE_OUTPUT_TOKENS, inv.output_tokens)
     _put(attrs, sc.USAGE_CACHE_READ_INPUT_TOKENS, inv.cache_read_input_tokens)
-    _put(attrs, sc.USAGE_CACHE_CREATION_INPUT_TOKENS, inv.cache_creation_input_tokens)
+    _put(attrs, sc.LATEST_USAGE_CACHE_WRITE_INPUT_TOKENS if settings.latest_semconv
+         else sc.USAGE_CACHE_CREATION_INPUT_TOKENS, inv.cache_creation_input_tokens)
     _put(attrs, sc.USAGE_REASONING_OUTPUT_TOKENS, inv.reasoning_output_tokens)
+    _put(attrs, sc.USAGE_AUDIO_INPUT_TOKENS, inv.audio_input_tokens)
+    _put(attrs, sc.USAGE_AUDIO_OUTPUT_TOKENS, inv.audio_output_tokens)
     estimated_in, estimated_out = inv.estimated_input_tokens, inv.estimated_output_tokens
     if estimated_in is not None or estimated_out is not None:
-        if report_estimates:  # the user opted in: where the conventions allow, marked
+        if settings.report_estimates:  # the user opted in: where the conventions allow, marked
             _put(attrs, sc.USAGE_INPUT_TOKENS, estimated_in)
             _put(attrs, sc.USAGE_OUTPUT_TOKENS, estimated_out)
             attrs[sc.USAGE_ESTIMATED] = True
@@ -121,18 +137,22 @@ def llm_response(inv: LLMInvocation, report_estimates: bool, limit: int) -> Dict
             if key.startswith("response.") and value is not None:
                 attrs[prefix + key] = value
     if inv.tags or inv.metadata or inv.extras:  # may have grown since the start
-        attrs.update(user_data(inv, limit))
+        attrs.update(user_data(inv, settings.content_max_length))
     return av.exportable(attrs)
 
 
-def llm_content(inv: LLMInvocation, limit: int) -> Dict[str, Any]:
+def llm_content(inv: LLMInvocation, limit: int, structured: bool) -> Dict[str, Any]:
+    """The opt-in content of an LLM call, normalized to the conventions' schemas: JSON text
+    for spans, structured (cleaned and cut the same way) for log records."""
     content: Dict[str, Any] = {}
-    for key, value in ((sc.INPUT_MESSAGES, inv.input_messages),
-                       (sc.SYSTEM_INSTRUCTIONS, inv.system_instructions),
-                       (sc.TOOL_DEFINITIONS, inv.tool_definitions),
-                       (sc.OUTPUT_MESSAGES, inv.output_messages)):
+    if inv.operation == "embeddings":
+        return content  # embeddings inputs are not chat messages; the conventions record none
+    for key, value in ((sc.INPUT_MESSAGES, messages(inv.input_messages, output=False)),
+                       (sc.SYSTEM_INSTRUCTIONS, parts(inv.system_instructions)),
+                       (sc.TOOL_DEFINITIONS, tool_definitions(inv.tool_definitions)),
+                       (sc.OUTPUT_MESSAGES, messages(inv.output_messages, output=True))):
         if value:
-            content[key] = to_json(value, limit)
+            content[key] = cap(value, limit) if structured else to_json(value, limit)
     return content
 
 
@@ -143,7 +163,109 @@ def llm_metric_attributes(inv: LLMInvocation) -> Dict[str, Any]:
     _put(attrs, sc.SERVER_ADDRESS, inv.server_address)
     _put(attrs, sc.SERVER_PORT, inv.server_port)
     _put(attrs, sc.ERROR_TYPE, inv.error_type)
+    if inv.provider_extras and provider_namespace(inv.provider) == sc.OPENAI_NAMESPACE:
+        _put(attrs, sc.OPENAI_RESPONSE_SERVICE_TIER, inv.provider_extras.get("response.service_tier"))
+        _put(attrs, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, inv.provider_extras.get("response.system_fingerprint"))
     return av.exportable(attrs)
+
+
+# ---- content, normalized to the conventions' schemas -----------------------------------
+
+_PART_TYPES = frozenset(("text", "tool_call", "tool_call_response", "server_tool_call", "server_tool_call_response",
+                         "blob", "file", "uri", "reasoning"))
+# the part fields each schema requires (a part lacking one is kept as a generic part)
+_REQUIRED = {"text": ("content",), "tool_call": ("name",), "tool_call_response": ("response",),
+             "server_tool_call": ("name", "server_tool_call"),
+             "server_tool_call_response": ("server_tool_call_response",),
+             "blob": ("modality", "content"), "file": ("modality", "file_id"), "uri": ("modality", "uri"),
+             "reasoning": ("content",)}
+# the output message's finish reason in the conventions' words (the response's own list
+# keeps the provider's words)
+_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call", "end_turn": "stop",
+                   "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call"}
+
+
+def parts(items: Any) -> Optional[List[Dict[str, Any]]]:
+    """Message parts as the schemas want them: a known type with what it requires, else a
+    ``generic`` part naming what it was (``generic_type``); None values left out."""
+    if not isinstance(items, (list, tuple)):
+        return None
+    out: List[Dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            out.append({"type": "text", "content": str(item)})
+            continue
+        part = {k: v for k, v in item.items() if v is not None}
+        kind = part.get("type")
+        if kind not in _PART_TYPES or any(part.get(f) is None for f in _REQUIRED[kind]):
+            part["generic_type"] = str(kind) if kind is not None else "unknown"
+            part["type"] = "generic"
+        out.append(part)
+    return out
+
+
+def messages(items: Any, output: bool) -> Optional[List[Dict[str, Any]]]:
+    """Chat messages in the conventions' shape; an output message always has a finish
+    reason (``tool_call`` when it calls tools and none was given, else ``stop``)."""
+    if not isinstance(items, (list, tuple)):
+        return None
+    out: List[Dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        message: Dict[str, Any] = {"role": str(item.get("role") or ("assistant" if output else "user")),
+                                   "parts": parts(item.get("parts")) or []}
+        if isinstance(item.get("name"), str):
+            message["name"] = item["name"]
+        if output:
+            reason = item.get("finish_reason")
+            if not isinstance(reason, str) or not reason:
+                calls = any(p.get("type") == "tool_call" for p in message["parts"])
+                reason = "tool_call" if calls else "stop"
+            message["finish_reason"] = _FINISH_REASONS.get(reason, reason)
+        out.append(message)
+    return out
+
+
+def tool_definitions(items: Any) -> Optional[List[Dict[str, Any]]]:
+    """Tool definitions with a top-level ``type`` and ``name`` (OpenAI-style
+    ``{"type": "function", "function": {...}}`` as LangChain's bind_tools passes them is
+    flattened); a definition without a name is left out."""
+    if not isinstance(items, (list, tuple)):
+        return None
+    out: List[Dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        definition = {k: v for k, v in item.items() if v is not None}
+        function = definition.pop("function", None)
+        if isinstance(function, dict):
+            definition = {**{k: v for k, v in function.items() if v is not None}, **definition}
+        definition.setdefault("type", "function")
+        if isinstance(definition.get("name"), str) and definition["name"]:
+            out.append(definition)
+    return out
+
+
+def documents(docs: Any, with_content: bool) -> List[Dict[str, Any]]:
+    """Retrieved documents as the conventions list them: id and score (what is known of
+    them), and with content captured the text and metadata too."""
+    out: List[Dict[str, Any]] = []
+    for doc in docs or ():
+        if not isinstance(doc, dict):
+            continue
+        item: Dict[str, Any] = {}
+        if doc.get("id") is not None:
+            item["id"] = str(doc["id"])
+        score = doc.get("score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            item["score"] = float(score)
+        if with_content:
+            for key in ("content", "metadata"):
+                if doc.get(key) is not None:
+                    item[key] = doc[key]
+        out.append(item)
+    return out
 
 
 # ---- tools and steps -------------------------------------------------------------------
@@ -153,59 +275,119 @@ def tool_span_name(tool: ToolInvocation) -> str:
     return f"execute_tool {tool.name}"
 
 
-def tool_start(tool: ToolInvocation, limit: int) -> Dict[str, Any]:
+def tool_start(tool: ToolInvocation, settings: Any) -> Dict[str, Any]:
+    limit = settings.content_max_length
     attrs: Dict[str, Any] = {sc.OPERATION_NAME: "execute_tool", sc.TOOL_NAME: av.user_value(str(tool.name), limit),
                              sc.OPENINFERENCE_SPAN_KIND: "TOOL"}
     _put(attrs, sc.TOOL_CALL_ID, tool.call_id)
     _put(attrs, sc.TOOL_TYPE, tool.tool_type)
     if tool.description is not None:
         attrs[sc.TOOL_DESCRIPTION] = av.user_value(tool.description, limit)
+    if tool.agent_name is not None:
+        attrs[sc.AGENT_NAME] = av.user_value(str(tool.agent_name), limit)
+    if tool.conversation_id is not None:
+        attrs[sc.CONVERSATION_ID] = av.user_value(str(tool.conversation_id), limit)
     attrs.update(user_data(tool, limit))
     _put(attrs, sc.ERROR_TYPE, tool.error_type)
     return av.exportable(attrs)
 
 
 def tool_content(tool: ToolInvocation, limit: int) -> Dict[str, Any]:
-    return {key: to_text(value, limit) for key, value in ((sc.TOOL_CALL_ARGUMENTS, tool.arguments), (sc.TOOL_CALL_RESULT, tool.result))
-            if value is not None}
+    return {key: to_text(value, limit) for key, value in
+            ((sc.TOOL_CALL_ARGUMENTS, tool.arguments), (sc.TOOL_CALL_RESULT, tool.result)) if value is not None}
 
 
-def step_start(step: StepInvocation, limit: int) -> Dict[str, Any]:
+def step_span_name(step: StepInvocation) -> str:
+    """A GenAI operation's span is named the way the conventions say; any other step by its name."""
+    operation = step.operation
+    if operation in _AGENTS or operation == "invoke_workflow":
+        return f"{operation} {step.agent_name}" if step.agent_name else operation
+    if operation == "retrieval":
+        return f"retrieval {step.data_source_id}" if step.data_source_id else "retrieval"
+    return str(step.name)
+
+
+def step_start(step: StepInvocation, settings: Any) -> Dict[str, Any]:
+    limit = settings.content_max_length
     attrs: Dict[str, Any] = {sc.SPAN_KIND: step.kind,
                              sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(step.kind, step.operation)}
-    _put(attrs, sc.OPERATION_NAME, step.operation)
-    if step.agent_name is not None:
-        attrs[sc.AGENT_NAME] = av.user_value(str(step.agent_name), limit)
-    attrs.update(step_end(step, limit))
+    operation = step.operation
+    _put(attrs, sc.OPERATION_NAME, operation)
+    if operation in _AGENTS:
+        _agent(attrs, step, settings)
+    elif operation == "invoke_workflow" and step.agent_name is not None:
+        name = av.user_value(str(step.agent_name), limit)
+        attrs[sc.AGENT_NAME if settings.latest_semconv else sc.WORKFLOW_NAME] = name
+    elif operation == "retrieval":
+        _put(attrs, sc.DATA_SOURCE_ID, step.data_source_id)
+        _put(attrs, sc.PROVIDER_NAME, step.provider)
+        _put(attrs, sc.REQUEST_MODEL, step.request_model)
+        if step.top_k is not None:
+            if settings.latest_semconv:
+                attrs[sc.LATEST_RETRIEVAL_TOP_K] = int(step.top_k)
+            else:
+                attrs[sc.REQUEST_TOP_K] = float(step.top_k)
+    if step.conversation_id is not None:
+        attrs[sc.CONVERSATION_ID] = av.user_value(str(step.conversation_id), limit)
+    attrs.update(step_end(step, settings))
     return attrs
 
 
-def step_end(step: StepInvocation, limit: int) -> Dict[str, Any]:
-    """What a step may gain while it runs: user data, trace-level data, error type."""
+def _agent(attrs: Dict[str, Any], step: StepInvocation, settings: Any) -> None:
+    limit = settings.content_max_length
+    if step.agent_name is not None:
+        attrs[sc.AGENT_NAME] = av.user_value(str(step.agent_name), limit)
+    _put(attrs, sc.AGENT_ID, step.agent_id)
+    if step.agent_description is not None:
+        attrs[sc.AGENT_DESCRIPTION] = av.user_value(str(step.agent_description), limit)
+
+
+def step_end(step: StepInvocation, settings: Any) -> Dict[str, Any]:
+    """What a step may gain while it runs: user data, trace-level data, the agent's model
+    and usage, the error type."""
+    limit = settings.content_max_length
     attrs = user_data(step, limit)
+    if step.operation in _AGENTS or step.operation == "invoke_workflow":
+        # v1.41 requires the provider on agent spans; v0.1.0 drops it from in-process ones
+        if not settings.latest_semconv:
+            _put(attrs, sc.PROVIDER_NAME, step.provider)
+        _put(attrs, sc.REQUEST_MODEL, step.request_model)
+        _put(attrs, sc.USAGE_INPUT_TOKENS, step.input_tokens)
+        _put(attrs, sc.USAGE_OUTPUT_TOKENS, step.output_tokens)
     if step.session_id is not None:
         attrs[sc.SESSION_ID] = av.user_value(str(step.session_id), limit)
     if step.user_id is not None:
         attrs[sc.USER_ID] = av.user_value(str(step.user_id), limit)
     if step.scores:
         attrs.update(feedback(step.scores, limit))
-    if step.documents is not None:
-        attrs.update(documents(step.documents, limit))
     _put(attrs, sc.ERROR_TYPE, step.error_type)
     return av.exportable(attrs)
 
 
-def documents(docs: Any, limit: int) -> Dict[str, Any]:
-    """How many documents a retrieval returned and their ids (never their content)."""
-    ids = [av.user_value(str(d["id"]), limit) for d in docs if isinstance(d, dict) and d.get("id") is not None]
-    attrs: Dict[str, Any] = {sc.RETRIEVER_DOCUMENT_COUNT: len(docs)}
-    if ids:
-        attrs[sc.RETRIEVER_DOCUMENT_IDS] = ids[:MAX_DOCUMENT_IDS]
-    return attrs
-
-
 def step_content(step: StepInvocation, limit: int) -> Dict[str, Any]:
-    return {key: to_text(value, limit) for key, value in ((sc.INPUT, step.inputs), (sc.OUTPUT, step.outputs)) if value is not None}
+    """Content of a step: an agent's or workflow's as conversation messages, a retrieval's
+    query and documents, any other step's inputs and outputs as text."""
+    operation = step.operation
+    if operation in _AGENTS or operation == "invoke_workflow":
+        content: Dict[str, Any] = {}
+        for key, value, raw, output in ((sc.INPUT_MESSAGES, step.input_messages, step.inputs, False),
+                                        (sc.OUTPUT_MESSAGES, step.output_messages, step.outputs, True)):
+            if value is None and raw is not None:  # what the framework gave: one message of it
+                value = [{"role": "assistant" if output else "user", "parts": [
+                    {"type": "text", "content": raw if isinstance(raw, str) else to_json(raw, limit)}]}]
+            normalized = messages(value, output)
+            if normalized:
+                content[key] = to_json(normalized, limit)
+        return content
+    if operation == "retrieval":
+        content = {}
+        if step.query is not None:
+            content[sc.RETRIEVAL_QUERY_TEXT] = to_text(step.query, limit)
+        if step.documents:
+            content[sc.RETRIEVAL_DOCUMENTS] = to_json(documents(step.documents, with_content=True), limit)
+        return content
+    return {key: to_text(value, limit) for key, value in ((sc.INPUT, step.inputs), (sc.OUTPUT, step.outputs))
+            if value is not None}
 
 
 def feedback(scores: Dict[str, Any], limit: int) -> Dict[str, Any]:
@@ -217,6 +399,20 @@ def feedback(scores: Dict[str, Any], limit: int) -> Dict[str, Any]:
         if reason is not None:
             attrs[key + ".reason"] = av.user_value(str(reason), limit)
     return attrs
+
+
+def evaluation(name: str, value: Any, reason: Optional[str], limit: int) -> Dict[str, Any]:
+    """A feedback score as the conventions' evaluation result: a number is the score's
+    value, a bool or string its label."""
+    attrs: Dict[str, Any] = {sc.EVALUATION_NAME: av.user_value(str(name), limit)}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        attrs[sc.EVALUATION_SCORE_VALUE] = float(value)
+    else:
+        attrs[sc.EVALUATION_SCORE_LABEL] = av.user_value(str(value).lower() if isinstance(value, bool)
+                                                         else str(value), limit)
+    if reason is not None:
+        attrs[sc.EVALUATION_EXPLANATION] = av.user_value(str(reason), limit)
+    return av.exportable(attrs)
 
 
 def agent_event(tool_name: Optional[str], arguments: Any, output: Any, capture: bool, limit: int) -> Dict[str, Any]:

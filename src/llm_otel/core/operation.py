@@ -30,6 +30,8 @@ from llm_otel.core.guard import report
 
 # the open Operation that owns the LLM call being made in this context (see claim)
 CLAIM = otel_context.create_key("llm_otel.claimed-llm-operation")
+# the Operation whose span is current: a new operation's parent (agents, conversations)
+CURRENT = otel_context.create_key("llm_otel.current-operation")
 # set beside every attach: proves that a detach runs in the Context of its attach
 _PROBE: contextvars.ContextVar[Any] = contextvars.ContextVar("llm_otel_attach_probe", default=None)
 
@@ -37,13 +39,14 @@ _PROBE: contextvars.ContextVar[Any] = contextvars.ContextVar("llm_otel_attach_pr
 class Operation:
     """A started record: span, timing and the end-once state (see the module docstring)."""
 
-    __slots__ = ("record", "recorder", "span", "start_perf", "chunk_perfs", "_open", "contributions",
+    __slots__ = ("record", "recorder", "span", "parent", "start_perf", "chunk_perfs", "_open", "contributions",
                  "_token", "__weakref__")
 
-    def __init__(self, recorder: Any, record: Any, span: Any) -> None:
+    def __init__(self, recorder: Any, record: Any, span: Any, parent: Optional["Operation"] = None) -> None:
         self.record = record
         self.recorder = recorder
         self.span = span
+        self.parent = parent  # the operation this one runs under, if one of ours
         self.start_perf = time.perf_counter()
         self.chunk_perfs: Optional[list] = None
         self._open = [True]  # popped by the one end: list.pop is atomic, so two threads cannot both end
@@ -60,7 +63,7 @@ class Operation:
         try:
             ctx = otel_context.get_current()
             if self.span is not None:
-                ctx = trace.set_span_in_context(self.span, ctx)
+                ctx = otel_context.set_value(CURRENT, self, trace.set_span_in_context(self.span, ctx))
             if claim:
                 ctx = otel_context.set_value(CLAIM, self, ctx)
             return _PROBE.set(self), otel_context.attach(ctx)
@@ -205,7 +208,7 @@ class Contribution(Operation):
     __slots__ = ("owner",)
 
     def __init__(self, recorder: Any, record: Any, owner: Operation) -> None:
-        super().__init__(recorder, record, None)
+        super().__init__(recorder, record, None, owner)
         self.owner = owner
 
     def attach(self, claim: bool = False) -> Any:
@@ -228,6 +231,7 @@ class NoOperation:
     __slots__ = ()
     record = None
     span = None
+    parent = None
     trace_id = None
     ended = True
     first_chunk_seen = False

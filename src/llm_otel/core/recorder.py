@@ -28,12 +28,15 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from llm_otel import config
 from llm_otel.core import mapping, tokens
 from llm_otel.core import semconv as sc
-from llm_otel.core.guard import guarded, report
-from llm_otel.core.forksafe import ForkSafeLock
-from llm_otel.core.operation import CLAIM, NOOP, Contribution, Operation
-from llm_otel.core.preload import Preload
-from llm_otel.core.records import LLMInvocation, ToolInvocation
+from llm_otel.core.attributes import exportable
 from llm_otel.core.content import scrub_secrets, utf8
+from llm_otel.core.events import Events
+from llm_otel.core.forksafe import ForkSafeLock
+from llm_otel.core.guard import guarded, report
+from llm_otel.core.instruments import Instruments
+from llm_otel.core.operation import CLAIM, CURRENT, NOOP, Contribution, Operation
+from llm_otel.core.preload import Preload
+from llm_otel.core.records import LLMInvocation, StepInvocation, ToolInvocation
 from llm_otel.version import __version__
 
 try:  # public since opentelemetry-api 1.x, but private-named
@@ -102,25 +105,12 @@ _MERGED_FIELDS = ("response_id", "response_model", "finish_reasons", "server_add
 
 
 class Recorder:
-    """The tracer and the instruments for one provider pair; cheap to call."""
+    """The tracer, instruments and event logger for one provider set; cheap to call."""
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
-        meter = metrics.get_meter(SCOPE, __version__, meter_provider)
-        self.token_usage = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS)
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION, unit="s", description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
-        self.first_chunk = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK, unit="s",
-            description="Time to receive the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=sc.FIRST_CHUNK_BUCKETS)
-        self.per_chunk = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK, unit="s",
-            description="Time between consecutive chunks of a streamed response",
-            explicit_bucket_boundaries_advisory=sc.PER_CHUNK_BUCKETS)
+        self.instruments = Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
+        self.events = Events(SCOPE, logger_provider)
 
     # ---- start -------------------------------------------------------------------------
 
@@ -136,24 +126,40 @@ class Recorder:
         try:
             if suppressed():
                 return NOOP
+            settings = config.settings()
             context = _parent_context(parent, parent_as_fallback)
-            limit = config.settings().content_max_length
+            if isinstance(parent, Operation) and context is not None:
+                parent_op: Optional[Operation] = parent
+            else:
+                found = otel_context.get_value(CURRENT, context)
+                parent_op = found if isinstance(found, Operation) else None
             if isinstance(record, LLMInvocation):
                 owner = otel_context.get_value(CLAIM, context)
                 if isinstance(owner, Operation) and not owner.ended:
                     return Contribution(self, record, owner)
+                _inherit(record, parent_op)
+                if not settings.capture_content:
+                    _hold_lightly(record)
                 span = self.tracer.start_span(
                     utf8(mapping.llm_span_name(record)), context=context, kind=SpanKind.CLIENT,
-                    attributes=mapping.llm_request(record, limit))
+                    attributes=mapping.llm_request(record, settings))
             elif isinstance(record, ToolInvocation):
+                _inherit(record, parent_op)
+                if not settings.content_on_span:  # recorded nowhere: not held while the tool runs
+                    record.arguments = None
                 span = self.tracer.start_span(
-                    mapping.span_name(mapping.tool_span_name(record), limit), context=context, kind=SpanKind.INTERNAL,
-                    attributes=mapping.tool_start(record, limit))
+                    mapping.span_name(mapping.tool_span_name(record), settings.content_max_length),
+                    context=context, kind=SpanKind.INTERNAL, attributes=mapping.tool_start(record, settings))
             else:
+                _inherit(record, parent_op)
+                if not _step_content_recorded(record, settings):
+                    record.inputs = record.query = record.input_messages = None
+                kind = SpanKind.CLIENT if record.operation == "retrieval" and not settings.latest_semconv \
+                    else SpanKind.INTERNAL  # v1.41: a retrieval is a client span
                 span = self.tracer.start_span(
-                    mapping.span_name(str(record.name), limit), context=context, kind=SpanKind.INTERNAL,
-                    attributes=mapping.step_start(record, limit))
-            return Operation(self, record, span)
+                    mapping.span_name(mapping.step_span_name(record), settings.content_max_length),
+                    context=context, kind=kind, attributes=mapping.step_start(record, settings))
+            return Operation(self, record, span, parent_op)
         except Exception as exc:  # noqa: BLE001
             report("recorder.start", exc)
             return NOOP
@@ -197,7 +203,7 @@ class Recorder:
         span = owner.span
         if span is not None and span.is_recording() and sdk.error_type is None:
             known = span.attributes
-            request = mapping.llm_request(sdk, config.settings().content_max_length)
+            request = mapping.llm_request(sdk, config.settings())
             span.set_attributes({k: v for k, v in request.items()  # parameters the framework did not know
                                  if k not in known and k not in (sc.OPERATION_NAME, sc.PROVIDER_NAME)})
 
@@ -209,7 +215,7 @@ class Recorder:
             _record_exception(span, error)
         _sum_contributions(op)
         settings = config.settings()
-        counted = not inv.counted_elsewhere
+        counted = not inv.counted_elsewhere and inv.operation != "fetch_response"
         estimate = settings.estimates and counted and inv.error_type is None
         need_in = estimate and inv.input_tokens is None
         need_out = estimate and inv.output_tokens is None and inv.operation != "embeddings"
@@ -218,6 +224,8 @@ class Recorder:
             _convert(inv, "input")
         if capture or need_out:
             _convert(inv, "output")
+        if error is not None or reason in mapping.END_REASONS:
+            _interrupted(inv)
         need_in = need_in and bool(inv.input_messages or inv.system_instructions or inv.input_texts)
         need_out = need_out and bool(inv.output_messages)
         encoding = tokens.encoding(inv.request_model) if need_in or need_out else None
@@ -262,10 +270,12 @@ class Recorder:
         inv: LLMInvocation = op.record
         span = op.span
         settings = config.settings()
+        counted = not inv.counted_elsewhere and inv.operation != "fetch_response"
         try:
             if encoding is not None:
                 _estimate(inv, encoding, need_in, need_out)
-            if not inv.counted_elsewhere:
+            if counted:
+                _credit_agents(op)
                 for hook in _end_hooks:
                     try:
                         hook(inv)
@@ -273,80 +283,69 @@ class Recorder:
                         report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
             if span is not None and span.is_recording():
                 limit = settings.content_max_length
-                attrs = mapping.llm_response(inv, settings.report_estimates, limit)
+                first_chunk = op.chunk_perfs[0] - op.start_perf if op.chunk_perfs else None
+                attrs = mapping.llm_response(inv, first_chunk, settings)
                 if reason in mapping.END_REASONS:
                     attrs[mapping.END_REASONS[reason]] = True
                 span.set_attributes(attrs)
                 if inv.error_type is not None:
                     _set_error_status(span, inv.error_type)
-                if settings.capture_content:
-                    content = mapping.llm_content(inv, limit)
-                    if content:
-                        if settings.content_on_span:
-                            span.set_attributes(content)
-                        if settings.content_in_event:
-                            span.add_event(sc.CONTENT_EVENT, content)
+                if settings.content_on_span:
+                    span.set_attributes(mapping.llm_content(inv, limit, structured=False))
+                if settings.content_in_event and inv.operation in sc.INFERENCE_OPERATIONS:
+                    self.events.emit(sc.CONTENT_EVENT, {**span.attributes, **mapping.llm_content(
+                        inv, limit, structured=True)}, span.get_span_context(), end_ns)
         finally:  # a record we cannot read must not leave its span open
             if span is not None:
                 span.end(end_time=end_ns)
         if not inv.counted_elsewhere:
-            self._record_metrics(op, end_perf, settings.report_estimates)
-
-    def _record_metrics(self, op: Operation, end_perf: float, report_estimates: bool) -> None:
-        inv: LLMInvocation = op.record
-        attrs = mapping.llm_metric_attributes(inv)
-        self.duration.record(end_perf - op.start_perf, attrs)
-        input_tokens, output_tokens = inv.input_tokens, inv.output_tokens
-        if report_estimates:
-            input_tokens = input_tokens if input_tokens is not None else inv.estimated_input_tokens
-            output_tokens = output_tokens if output_tokens is not None else inv.estimated_output_tokens
-        if input_tokens is not None:
-            self.token_usage.record(input_tokens, {**attrs, sc.TOKEN_TYPE: "input"})
-        if output_tokens is not None:
-            self.token_usage.record(output_tokens, {**attrs, sc.TOKEN_TYPE: "output"})
-        perfs = op.chunk_perfs
-        if perfs:
-            self.first_chunk.record(perfs[0] - op.start_perf, attrs)
-            record = self.per_chunk.record
-            for previous, current in zip(perfs, perfs[1:]):
-                record(current - previous, attrs)
+            self.instruments.record_llm(op, mapping.llm_metric_attributes(inv), end_perf - op.start_perf,
+                                        settings)
 
     def _finish_other(self, op: Operation, error: Optional[BaseException], reason: Optional[str]) -> None:
+        seconds = time.perf_counter() - op.start_perf
         record = op.record
         span = op.span
+        settings = config.settings()
         try:
             if span is None or not span.is_recording():
                 return
             if error is not None:
                 _record_exception(span, error)
-            settings = config.settings()
             limit = settings.content_max_length
             if isinstance(record, ToolInvocation):
-                attrs = mapping.tool_start(record, limit)
-                forced = None
-                content = mapping.tool_content
+                attrs = mapping.tool_start(record, settings)
+                content = mapping.tool_content(record, limit) if settings.content_on_span else None
             else:
-                span.update_name(mapping.span_name(str(record.name), limit))
-                attrs = mapping.step_end(record, limit)
-                forced = record.capture_content
-                content = mapping.step_content
+                span.update_name(mapping.span_name(mapping.step_span_name(record), limit))
+                attrs = mapping.step_end(record, settings)
+                content = mapping.step_content(record, limit) if _step_content_recorded(record, settings) else None
             if reason in mapping.END_REASONS:
                 attrs[mapping.END_REASONS[reason]] = True
             span.set_attributes(attrs)
+            if content:
+                span.set_attributes(content)
             if record.error_type is not None:
                 _set_error_status(span, record.error_type)
-            if forced if forced is not None else settings.capture_content:
-                values = content(record, limit)
-                if values:
-                    # content the record asked for itself lands on the span when the global
-                    # mode (NO_CONTENT) names no place for it
-                    if settings.content_on_span or not settings.capture_content:
-                        span.set_attributes(values)
-                    if settings.content_in_event:
-                        span.add_event(sc.CONTENT_EVENT, values)
         finally:
             if span is not None:
                 span.end()
+        self._record_other(record, seconds)
+
+    def _record_other(self, record: Any, seconds: float) -> None:
+        """The agent and tool durations (v0.1.0 defines them; recorded in both profiles)."""
+        if isinstance(record, ToolInvocation):
+            attrs: Dict[str, Any] = {sc.TOOL_NAME: record.name}
+            _optional(attrs, sc.TOOL_TYPE, record.tool_type)
+            _optional(attrs, sc.AGENT_NAME, record.agent_name)
+            _optional(attrs, sc.ERROR_TYPE, record.error_type)
+            self.instruments.record_tool(exportable(attrs), seconds)
+        elif record.operation in ("invoke_agent", "invoke_workflow"):
+            attrs = {sc.OPERATION_NAME: record.operation}
+            _optional(attrs, sc.AGENT_NAME, record.agent_name)
+            _optional(attrs, sc.REQUEST_MODEL, record.request_model)
+            _optional(attrs, sc.ERROR_TYPE, record.error_type)
+            self.instruments.record_agent(exportable(attrs), seconds)
 
     @guarded
     def agent_event(self, op: Operation, finished: bool, tool_name: Optional[str], arguments: Any,
@@ -355,12 +354,112 @@ class Recorder:
         if span is None or op.ended or not span.is_recording():
             return
         settings = config.settings()
-        attrs = mapping.agent_event(tool_name, arguments, output, settings.capture_content,
+        attrs = mapping.agent_event(tool_name, arguments, output, settings.content_on_span,
                                     settings.content_max_length)
         span.add_event(sc.AGENT_FINISH_EVENT if finished else sc.AGENT_ACTION_EVENT, attrs)
 
+    @guarded
+    def evaluation(self, span_context: Any, name: str, value: Any, reason: Optional[str]) -> None:
+        """A feedback score as the conventions' ``gen_ai.evaluation.result`` event, parented
+        to the span it evaluates."""
+        self.events.emit(sc.EVALUATION_EVENT, mapping.evaluation(name, value, reason,
+                                                                 config.settings().content_max_length),
+                         span_context)
+
 
 # ---- helpers (module level: no self lookups on the hot path) ---------------------------
+
+
+def _optional(attrs: Dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        attrs[key] = value
+
+
+def _ancestors(op: Optional[Operation]) -> Any:
+    while op is not None:
+        yield op
+        op = op.parent
+
+
+def _inherit(record: Any, parent: Optional[Operation]) -> None:
+    """What a record takes from the operations it runs under: the conversation it belongs
+    to and, for a tool, the agent it runs for."""
+    wants_agent = isinstance(record, ToolInvocation) and record.agent_name is None
+    if record.conversation_id is not None and not wants_agent:
+        return
+    for op in _ancestors(parent):
+        above = op.record
+        if record.conversation_id is None and getattr(above, "conversation_id", None) is not None:
+            record.conversation_id = above.conversation_id
+        if wants_agent and isinstance(above, StepInvocation) and above.operation == "invoke_agent" \
+                and above.agent_name is not None:
+            record.agent_name, wants_agent = above.agent_name, False
+        if record.conversation_id is not None and not wants_agent:
+            return
+
+
+class _Weak:
+    """Content held only as long as its owner holds it: an open run whose content is not
+    captured keeps no copy of it alive (it is read, if at all, for a local token count when
+    the run ends, and the run's own code holds it until then)."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self, refs: List[Any]) -> None:
+        self.refs = refs
+
+    def get(self) -> Any:
+        items = [ref() for ref in self.refs]
+        return None if any(item is None for item in items) else items
+
+
+def _hold_lightly(record: LLMInvocation) -> None:
+    source = record.input_source
+    if isinstance(source, (list, tuple)) and source:
+        try:
+            record.input_source = _Weak([weakref.ref(item) for item in source])
+        except TypeError:  # an item that cannot be weakly referenced (a str): kept as it is
+            pass
+
+
+def _step_content_recorded(step: StepInvocation, settings: Any) -> bool:
+    """A step's content lands on its span when the user asked (``@track``) or capture puts
+    content on spans; the conventions' details event is for inference only."""
+    forced = step.capture_content
+    return forced if forced is not None else settings.content_on_span
+
+
+def _interrupted(inv: LLMInvocation) -> None:
+    """A call cut short (an error, an early close, abandoned): every expected finish reason
+    is ``error``, also on output messages that arrived without one."""
+    if not inv.finish_reasons:
+        inv.finish_reasons = ["error"]
+    for message in inv.output_messages or ():
+        if isinstance(message, dict) and not message.get("finish_reason"):
+            message["finish_reason"] = "error"
+
+
+_credit_lock = ForkSafeLock()
+
+
+def _credit_agents(op: Operation) -> None:
+    """An agent (or workflow) totals the usage of the model calls made under it, and knows
+    its provider and model from them when it was not told."""
+    inv: LLMInvocation = op.record
+    agents = [a.record for a in _ancestors(op.parent) if isinstance(a.record, StepInvocation)
+              and a.record.operation in ("invoke_agent", "invoke_workflow") and not a.ended]
+    if not agents:
+        return
+    with _credit_lock:
+        for agent in agents:
+            if inv.input_tokens is not None:
+                agent.input_tokens = (agent.input_tokens or 0) + inv.input_tokens
+            if inv.output_tokens is not None:
+                agent.output_tokens = (agent.output_tokens or 0) + inv.output_tokens
+            if agent.provider is None:
+                agent.provider = inv.provider
+            if agent.request_model is None:
+                agent.request_model = inv.request_model
 
 
 def _parent_context(parent: Any, as_fallback: bool) -> Any:
@@ -388,6 +487,10 @@ def _convert(inv: LLMInvocation, which: str) -> None:
     source = getattr(inv, which + "_source")
     setattr(inv, which + "_converter", None)
     setattr(inv, which + "_source", None)
+    if isinstance(source, _Weak):
+        source = source.get()
+        if source is None:  # let go of by its owner (an abandoned run): nothing to convert
+            return
     try:
         convert(source, inv)
     except Exception as exc:  # noqa: BLE001 - the record still ends, without that content
@@ -462,7 +565,7 @@ def _set_error_status(span: Any, error_type: str) -> None:
 
 # ---- one recorder per provider pair ------------------------------------------------------
 
-_recorders: Dict[Tuple[Any, Any], Recorder] = {}
+_recorders: Dict[Tuple[Any, Any, Any], Recorder] = {}
 _global: List[Recorder] = []
 
 
@@ -475,21 +578,29 @@ def _key(provider: Any) -> Any:
         return provider  # cannot be weakly referenced: kept as it is
 
 
-def get_recorder(tracer_provider: Any = None, meter_provider: Any = None) -> Recorder:
-    """The recorder for these providers (None = the global ones), built once per pair.
+def get_recorder(tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> Recorder:
+    """The recorder for these providers (None = the global ones), built once per set.
 
     Keyed by the providers themselves (weakly, dropped when they go), never by ``id()``:
     a new provider that reuses a freed one's id must not inherit its dead pipeline.
     """
-    if tracer_provider is None and meter_provider is None:
+    if tracer_provider is None and meter_provider is None and logger_provider is None:
         if not _global:
             _global.append(Recorder())
         return _global[0]
-    key = (_key(tracer_provider), _key(meter_provider))
+    key = (_key(tracer_provider), _key(meter_provider), _key(logger_provider))
     recorder = _recorders.get(key)
     if recorder is None:
-        recorder = _recorders.setdefault(key, Recorder(tracer_provider, meter_provider))
+        recorder = _recorders.setdefault(key, Recorder(tracer_provider, meter_provider, logger_provider))
         for part in key:
             if isinstance(part, weakref.ref) and part() is not None:
                 weakref.finalize(part(), _recorders.pop, key, None)
     return recorder
+
+
+PROVIDER_OPTIONS = ("tracer_provider", "meter_provider", "logger_provider")
+
+
+def recorder_for(options: Dict[str, Any]) -> Recorder:
+    """The recorder for an instrumentor's ``instrument(**options)``."""
+    return get_recorder(*(options.get(name) for name in PROVIDER_OPTIONS))

@@ -33,7 +33,7 @@ Converter = Callable[[Any, Any], None]
 class LLMInvocation:
     """One call to a model: chat, text completion or embeddings."""
 
-    operation: str = "chat"  # chat | text_completion | embeddings | generate_content
+    operation: str = "chat"  # chat | text_completion | embeddings | generate_content | fetch_response
     provider: str = "openai"
     request_model: Optional[str] = None
 
@@ -52,7 +52,13 @@ class LLMInvocation:
     stream: bool = False
     #: the response will carry the API's usage (a stream asked for its usage chunk)
     usage_expected: bool = False
+    #: the provider's reasoning effort setting, as sent (OpenAI ``reasoning_effort``)
+    reasoning_level: Optional[str] = None
+    previous_response_id: Optional[str] = None
+    #: None: inherited from the operation this one runs under (a framework's conversation)
     conversation_id: Optional[str] = None
+    #: the context was compacted for this call (True only when known; never False)
+    conversation_compacted: bool = False
 
     # content (semconv message shape), or a source and converter (see set_input)
     input_messages: Optional[List[Dict[str, Any]]] = None
@@ -68,15 +74,19 @@ class LLMInvocation:
     # response
     response_id: Optional[str] = None
     response_model: Optional[str] = None
+    #: a fetched response's status (``fetch_response``: queued, completed, failed, ...)
+    response_status: Optional[str] = None
     finish_reasons: Optional[List[str]] = None
     embedding_dimensions: Optional[int] = None
 
-    # usage as the API reported it
+    # usage as the API reported it; the details are parts of input_tokens / output_tokens
     input_tokens: Optional[int] = None
     output_tokens: Optional[int] = None
     cache_read_input_tokens: Optional[int] = None
-    cache_creation_input_tokens: Optional[int] = None
+    cache_creation_input_tokens: Optional[int] = None  # written to the provider's cache
     reasoning_output_tokens: Optional[int] = None
+    audio_input_tokens: Optional[int] = None
+    audio_output_tokens: Optional[int] = None
     #: True when another record carries this call's request: one request answered several
     #: framework runs (a completion LLM's batch). The span stays; tokens, metrics and the
     #: end hooks (cost, usage()) are counted on the other record.
@@ -125,6 +135,9 @@ class ToolInvocation:
     tool_type: Optional[str] = None  # function | extension | datastore
     arguments: Any = None  # content: recorded only when capture is on
     result: Any = None
+    #: None: the agent (and conversation) it runs under, found by the core
+    agent_name: Optional[str] = None
+    conversation_id: Optional[str] = None
     framework: Optional[str] = None
     extras: Dict[str, Any] = field(default_factory=dict)
     tags: Optional[List[str]] = None
@@ -134,21 +147,40 @@ class ToolInvocation:
 
 @dataclass(eq=False)
 class StepInvocation:
-    """Any other unit of work worth a span: a chain, retriever, agent, query, parse.
+    """Any other unit of work worth a span: a chain, retriever, agent, workflow, query, parse.
 
     ``operation`` is a GenAI operation name when one fits (``invoke_agent``,
-    ``create_agent``); otherwise leave it None and give ``kind`` (chain, retriever,
-    query, synthesize, chunking, ...), which lands in ``llm_otel.span.kind``.
+    ``invoke_workflow``, ``create_agent``, ``retrieval``); otherwise leave it None and give
+    ``kind`` (chain, query, synthesize, chunking, ...), which lands in ``llm_otel.span.kind``.
+    The core names the span after the operation (``invoke_agent {agent_name}``,
+    ``retrieval {data_source_id}``); ``name`` names any other step.
     """
 
     name: str = "step"
     kind: str = "chain"
     operation: Optional[str] = None
-    agent_name: Optional[str] = None
     inputs: Any = None  # recorded only when content capture is on
     outputs: Any = None
+    # agents and workflows (operation invoke_agent / create_agent / invoke_workflow)
+    agent_name: Optional[str] = None  # the workflow's name for invoke_workflow
+    agent_id: Optional[str] = None
+    agent_description: Optional[str] = None
+    provider: Optional[str] = None  # None: the provider of the first model called inside
+    request_model: Optional[str] = None  # None: the model called inside, if one
+    #: None: the API usage of the model calls made inside, added up by the core
+    input_tokens: Optional[int] = None
+    output_tokens: Optional[int] = None
+    #: content as conversation messages (semconv shape) rather than raw inputs/outputs
+    input_messages: Optional[List[Dict[str, Any]]] = None
+    output_messages: Optional[List[Dict[str, Any]]] = None
+    #: None: inherited from the operation this one runs under
+    conversation_id: Optional[str] = None
+    # retrieval (operation retrieval)
+    query: Optional[str] = None  # content
+    top_k: Optional[int] = None
+    data_source_id: Optional[str] = None
     #: what a retrieval returned: ``{"id": ..., "score": ..., "content": ..., "metadata": ...}``
-    #: per document (ids and scores always; content only when content is captured)
+    #: per document (content only when content is captured)
     documents: Optional[List[Dict[str, Any]]] = None
     #: None: inputs/outputs follow the global content setting; True: the user asked for
     #: them (``@track`` on their own function) and they are recorded even when it is off

@@ -148,6 +148,9 @@ def _children(spans: Sequence[SpanRecord]) -> tuple:
     return roots, children
 
 
+_AGGREGATES = ("invoke_agent", "invoke_workflow")
+
+
 def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: bool = False,
                  summary: bool = True) -> str:
     """The tree, totals and per-operation summary of one trace, as text."""
@@ -197,12 +200,16 @@ def render_trace(spans: Sequence[SpanRecord], color: bool = False, incomplete: b
         if model:
             parts.append(paint(model, "cyan"))
         tokens_in, tokens_out = token_counts(span.attributes)
+        # an agent's or workflow's usage adds up the calls made inside: shown, not counted twice
+        counted = span.attributes.get(sc.OPERATION_NAME) not in _AGGREGATES
         token_bits = []
         if tokens_in is not None:
-            total_in.add(tokens_in)
+            if counted:
+                total_in.add(tokens_in)
             token_bits.append(f"in {tokens_in}")
         if tokens_out is not None:
-            total_out.add(tokens_out)
+            if counted:
+                total_out.add(tokens_out)
             token_bits.append(f"out {tokens_out}")
         if token_bits:
             parts.append("tokens " + " ".join(token_bits))

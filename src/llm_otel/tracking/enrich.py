@@ -104,8 +104,8 @@ def _apply(step: StepInvocation, tags: Sequence[str], metadata: Optional[Dict[st
 
 def _attributes(step: StepInvocation) -> Dict[str, Any]:
     """What a step record's data looks like as attributes, through the core's one path."""
-    limit = config.settings().content_max_length
-    return {**mapping.step_end(step, limit), **mapping.step_content(step, limit)}
+    settings = config.settings()
+    return {**mapping.step_end(step, settings), **mapping.step_content(step, settings.content_max_length)}
 
 
 def _warn(where: str, exc: _BadArgument) -> None:
@@ -202,9 +202,18 @@ def update_current_trace(tags: Optional[Sequence[str]] = None, metadata: Optiona
     _record_on_trace(ctx, span, _tags(tags), metadata, scores, user_id, session_id)
 
 
+def _evaluations(span_context: SpanContext, scores: Dict[str, Any]) -> None:
+    """Each score also as the conventions' ``gen_ai.evaluation.result`` event on that span."""
+    recorder = get_recorder()
+    for name, (value, reason) in scores.items():
+        recorder.evaluation(span_context, name, value, reason)
+
+
 def _record_on_trace(ctx: SpanContext, span: Any, tags: List[str], metadata: Optional[Dict[str, Any]],
                      scores: Dict[str, Any], user_id: Any = None, session_id: Any = None) -> None:
     root = state.trace_root(ctx.trace_id)
+    if scores:
+        _evaluations(root.op.span.get_span_context() if root is not None else ctx, scores)
     if root is not None:
         _apply(root.op.record, tags, metadata, scores, user_id, session_id)
         return
@@ -254,6 +263,7 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
     scores = {key: score}
     root = state.trace_root(trace_id)
     if root is not None:
+        _evaluations(root.op.span.get_span_context(), scores)
         _apply(root.op.record, [], None, scores)
         return
     if parent is None:
@@ -263,6 +273,7 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
         # that every late score of one trace shares it; backends list it under the trace
         parent = SpanContext(trace_id, (trace_id & 0xFFFFFFFFFFFFFFFF) or 1, is_remote=True,
                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    _evaluations(parent, scores)
     # no generic llm_otel.feedback.name/value: a score called "name" or "value" would make
     # one key both a leaf and a branch for backends that nest dotted keys (Phoenix)
     _correlated_span(StepInvocation(name="feedback", kind="feedback", scores=scores), parent)
