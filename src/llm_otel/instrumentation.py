@@ -47,8 +47,9 @@ def _instrumentor(name: str) -> Any:
 def instrument(*names: str, **kwargs: Any) -> List[str]:
     """Instrument the named libraries (all installed ones when none is named).
 
-    Keyword arguments (``tracer_provider``, ``meter_provider``) go to each instrumentor.
-    Calling it again is harmless. Returns the names now instrumented.
+    Keyword arguments (``tracer_provider``, ``meter_provider``, ``logger_provider``) go to
+    each instrumentor. Calling it again is harmless; with providers given, an instrumented
+    library records to them from then on. Returns the names now instrumented.
     """
     done = []
     for name in names or available():
@@ -62,8 +63,7 @@ def instrument(*names: str, **kwargs: Any) -> List[str]:
             else:
                 logger.debug("llm_otel: skipping %s: %s", name, conflict)
             continue
-        if not inst.is_instrumented_by_opentelemetry:
-            inst.instrument(**kwargs)
+        inst.instrument(**kwargs)  # once; again with providers given, it re-binds
         done.append(name)
     return done
 
