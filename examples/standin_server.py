@@ -10,6 +10,8 @@ talk to it unchanged and the instrumentation sees real responses:
   from the tool's JSON schema), a text answer once the tool results come back, ``n``.
 - ``POST /v1/completions`` (legacy text completions), ``POST /v1/embeddings`` (float or
   base64, ``dimensions``), ``GET /v1/models``.
+- ``POST /v1/messages``: Anthropic's Messages API (JSON or its SSE event stream; cache
+  read/write usage when the request marks a block ``cache_control``), for the Anthropic SDK.
 - ``usage`` counted the way the API counts it (message overhead included), with a
   rough local tokenizer; a model named ``does-not-exist`` gets the API's 404 error.
 
@@ -283,6 +285,45 @@ def embeddings(body: Dict[str, Any]) -> Dict[str, Any]:
 MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "gpt-3.5-turbo-instruct"]
 
 
+def _anthropic_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return " ".join(str(b.get("text", "")) for b in content or () if isinstance(b, dict))
+
+
+def anthropic_message(body: Dict[str, Any]) -> Dict[str, Any]:
+    """Anthropic's Messages API answer: ``input_tokens`` without the cached part, the cache
+    read / written apart (as the API reports them)."""
+    messages = body.get("messages") or []
+    system = _anthropic_text(body.get("system"))
+    prompt = 3 + count_tokens(system) + sum(3 + count_tokens(_anthropic_text(m.get("content"))) for m in messages)
+    cached = any(isinstance(b, dict) and b.get("cache_control") for m in messages
+                 for b in (m.get("content") if isinstance(m.get("content"), list) else ()))
+    text = _truncate(_answer([{"role": m.get("role"), "content": _anthropic_text(m.get("content"))}
+                              for m in messages]), {"max_tokens": body.get("max_tokens")})
+    cache_read = prompt // 2 if cached else 0
+    return {"id": "msg_" + _digest("msg", body)[:24], "type": "message", "role": "assistant",
+            "model": body.get("model"), "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": prompt - cache_read, "cache_creation_input_tokens": 0,
+                                             "cache_read_input_tokens": cache_read, "output_tokens": count_tokens(text),
+                                             "service_tier": "standard"}}
+
+
+def anthropic_events(message: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """The Messages API's SSE event sequence for ``message``."""
+    start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
+    yield "message_start", {"type": "message_start", "message": start}
+    yield "content_block_start", {"type": "content_block_start", "index": 0,
+                                  "content_block": {"type": "text", "text": ""}}
+    for piece in _pieces(message["content"][0]["text"]):
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0,
+                                      "delta": {"type": "text_delta", "text": piece}}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    yield "message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                            "usage": {"output_tokens": message["usage"]["output_tokens"]}}
+    yield "message_stop", {"type": "message_stop"}
+
+
 def _error(status: int, message: str, code: str, typ: str = "invalid_request_error") -> Tuple[int, Dict]:
     return status, {"error": {"message": message, "type": typ, "param": None, "code": code}}
 
@@ -330,6 +371,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
 
+    def _anthropic_stream(self, events: Iterator[Tuple[str, Dict[str, Any]]]) -> None:
+        self.send_response(200)
+        self._common_headers()
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+        self.close_connection = True
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         if self.path.rstrip("/").endswith("/models"):
             self._send(200, {"object": "list", "data": [
@@ -364,6 +416,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, full)
         elif path.endswith("/embeddings"):
             self._send(200, self._noted(body, embeddings(body)))
+        elif path.endswith("/v1/messages"):
+            message = self._noted(body, anthropic_message(body))
+            if body.get("stream"):
+                self._anthropic_stream(anthropic_events(message))
+            else:
+                self._send(200, message)
         else:
             self._send(*_error(404, f"Unknown request URL: POST {self.path}.", "unknown_url"))
 
@@ -409,6 +467,24 @@ def ensure_openai_env() -> str:
     os.environ["OPENAI_API_KEY"] = "standin-no-key"
     print(f"[no OPENAI_API_KEY: using the {BANNER} at {url}]", file=sys.stderr)
     return url
+
+
+def ensure_anthropic_env() -> str:
+    """As :func:`ensure_openai_env`, for the Anthropic SDK (``ANTHROPIC_API_KEY`` /
+    ``ANTHROPIC_BASE_URL``); the stand-in answers both APIs."""
+    import os
+    import sys
+
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
+    if os.environ.get("ANTHROPIC_BASE_URL"):
+        os.environ["ANTHROPIC_API_KEY"] = "not-needed"
+        return os.environ["ANTHROPIC_BASE_URL"]
+    _server, url = start()
+    os.environ["ANTHROPIC_BASE_URL"] = url[: -len("/v1")]  # the SDK adds /v1/messages itself
+    os.environ["ANTHROPIC_API_KEY"] = "standin-no-key"
+    print(f"[no ANTHROPIC_API_KEY: using the {BANNER} at {os.environ['ANTHROPIC_BASE_URL']}]", file=sys.stderr)
+    return os.environ["ANTHROPIC_BASE_URL"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -21,6 +21,12 @@ REDACT_PATTERNS_ENV = "LLM_OTEL_REDACT_PATTERNS"
 CAPTURE_IMAGES_ENV = "LLM_OTEL_CAPTURE_IMAGES"
 ESTIMATED_USAGE_ENV = "LLM_OTEL_ESTIMATED_USAGE"
 SEMCONV_OPT_IN_ENV = "OTEL_SEMCONV_STABILITY_OPT_IN"  # gen_ai_latest_experimental: v0.1.0 names
+FOREIGN_SPANS_ENV = "LLM_OTEL_FOREIGN_SPANS"
+# scopes known to record the GenAI client metrics themselves: their calls count in usage()
+# and cost, their metrics are theirs (the reference util-genai instrumentations)
+_FOREIGN_DEFAULTS = ("*", "opentelemetry.instrumentation.genai.*=usage", "opentelemetry.util.genai*=usage",
+                     "opentelemetry.instrumentation.openai_v2=usage", "opentelemetry.instrumentation.google_genai=usage",
+                     "opentelemetry.instrumentation.vertexai=usage")
 
 _MODES = {"NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"}
 _TRUE = {"true", "1", "yes", "on"}
@@ -41,6 +47,17 @@ class Settings:
     estimated_usage: str = "separate"
     # the GenAI conventions' newest names (semantic-conventions-genai v0.1.0) instead of v1.41's
     latest_semconv: bool = False
+    # GenAI spans of other instrumentation scopes counted like ours: (pattern, what) in order,
+    # the last match wins; what is "metrics" (usage, cost and metrics), "usage" or "none"
+    foreign_scopes: Tuple[Tuple[str, str], ...] = ()
+
+    def foreign_scope(self, scope: str) -> Optional[str]:
+        """What is done with a GenAI span of ``scope``: "metrics", "usage" or None (left out)."""
+        taken = "none"
+        for pattern, what in self.foreign_scopes:
+            if scope == pattern or (pattern.endswith("*") and scope.startswith(pattern[:-1])):
+                taken = what
+        return None if taken == "none" else taken
 
     @property
     def estimates(self) -> bool:
@@ -131,6 +148,25 @@ def parse_estimated_usage(raw: Optional[str]) -> str:
     return Settings.estimated_usage
 
 
+def parse_foreign_scopes(raw: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """``LLM_OTEL_FOREIGN_SPANS``: comma-separated scope names (a trailing ``*`` matches a
+    prefix) after the defaults, the last match winning: ``name`` takes a scope's GenAI spans
+    into usage(), cost and the metrics, ``name=usage`` into usage() and cost only (the scope
+    records its metrics itself), ``-name`` leaves it out; ``-*`` turns it all off."""
+    entries = []
+    for item in list(_FOREIGN_DEFAULTS) + [i.strip() for i in (raw or "").split(",") if i.strip()]:
+        if item.startswith("-"):
+            entries.append((item[1:].strip(), "none"))
+            continue
+        name, _, what = item.partition("=")
+        what = what.strip().lower() or "metrics"
+        if what not in ("metrics", "usage", "none"):
+            logger.warning("%s: %r is not name, name=usage or -name; skipped", FOREIGN_SPANS_ENV, item)
+            continue
+        entries.append((name.strip(), what))
+    return tuple(entries)
+
+
 def _read() -> Settings:
     return Settings(
         content_mode=parse_content_mode(os.environ.get(CAPTURE_CONTENT_ENV)),
@@ -140,6 +176,7 @@ def _read() -> Settings:
         estimated_usage=parse_estimated_usage(os.environ.get(ESTIMATED_USAGE_ENV)),
         latest_semconv="gen_ai_latest_experimental" in [
             v.strip() for v in (os.environ.get(SEMCONV_OPT_IN_ENV) or "").split(",")],
+        foreign_scopes=parse_foreign_scopes(os.environ.get(FOREIGN_SPANS_ENV)),
     )
 
 

@@ -32,6 +32,7 @@ logger = logging.getLogger("llm_otel")
 # one for all, reentrant: instrumenting one library may import another, whose import hook
 # then instruments it in the same thread
 _lock = ForkSafeLock(reentrant=True)
+_on: set = set()  # the instrumentor classes instrumented now
 
 
 class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -41,11 +42,15 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _hook_registered = False
 
     def instrument(self, **kwargs: Any) -> Any:
+        from llm_otel.core import foreign
         from llm_otel.core.recorder import preload
 
         with _lock:
             result = self._instrument_once(**kwargs)
+            if self.is_instrumented_by_opentelemetry:
+                _on.add(type(self))
         preload()  # what the end of a call needs, loading in the background from now on
+        foreign.install(kwargs.get("tracer_provider"))  # GenAI spans that others record count too
         return result
 
     def _instrument_once(self, **kwargs: Any) -> Any:
@@ -103,7 +108,12 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger.warning("llm_otel: instrumenting %s failed", self.trigger_module, exc_info=exc)
 
     def uninstrument(self, **kwargs: Any) -> Any:
+        from llm_otel.core import foreign
+
         with _lock:
+            _on.discard(type(self))
+            if not _on:
+                foreign.pause()  # llm-otel is off: other scopes' GenAI spans are not counted either
             if self._deferred is not None:  # never patched: just forget the pending request
                 self._deferred = None
                 self._is_instrumented_by_opentelemetry = False

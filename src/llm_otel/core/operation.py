@@ -40,7 +40,7 @@ class Operation:
     """A started record: span, timing and the end-once state (see the module docstring)."""
 
     __slots__ = ("record", "recorder", "span", "parent", "start_perf", "chunk_perfs", "_open", "contributions",
-                 "_token", "__weakref__")
+                 "claims", "_token", "__weakref__")
 
     def __init__(self, recorder: Any, record: Any, span: Any, parent: Optional["Operation"] = None) -> None:
         self.record = record
@@ -66,6 +66,7 @@ class Operation:
                 ctx = otel_context.set_value(CURRENT, self, trace.set_span_in_context(self.span, ctx))
             if claim:
                 ctx = otel_context.set_value(CLAIM, self, ctx)
+                self.claims = True
             return _PROBE.set(self), otel_context.attach(ctx)
         except Exception as exc:  # noqa: BLE001
             report("operation.attach", exc)

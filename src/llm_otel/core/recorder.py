@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry import context as otel_context
@@ -26,7 +27,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 
 from llm_otel import config
-from llm_otel.core import mapping, tokens
+from llm_otel.core import foreign, mapping, tokens
 from llm_otel.core import semconv as sc
 from llm_otel.core.attributes import exportable
 from llm_otel.core.content import scrub_secrets, utf8
@@ -133,6 +134,8 @@ class Recorder:
             else:
                 found = otel_context.get_value(CURRENT, context)
                 parent_op = found if isinstance(found, Operation) else None
+            if foreign.pending[0]:
+                foreign.install()
             if isinstance(record, LLMInvocation):
                 owner = otel_context.get_value(CLAIM, context)
                 if isinstance(owner, Operation) and not owner.ended:
@@ -143,6 +146,9 @@ class Recorder:
                 span = self.tracer.start_span(
                     utf8(mapping.llm_span_name(record)), context=context, kind=SpanKind.CLIENT,
                     attributes=mapping.llm_request(record, settings))
+                op = Operation(self, record, span, parent_op)
+                _ours(op, span)
+                return op
             elif isinstance(record, ToolInvocation):
                 _inherit(record, parent_op)
                 if not settings.content_on_span:  # recorded nowhere: not held while the tool runs
@@ -186,7 +192,9 @@ class Recorder:
     def _contribute(self, op: Contribution) -> None:
         """An SDK call under a claim: its data goes to the claiming operation."""
         _sum_contributions(op)  # calls made under this one's own claim
-        owner, sdk = op.owner, op.record
+        self._add_contribution(op.owner, op.record)
+
+    def _add_contribution(self, owner: Operation, sdk: LLMInvocation) -> None:
         contributions = owner.contributions
         if contributions is None:
             contributions = owner.contributions = []
@@ -358,6 +366,56 @@ class Recorder:
                                     settings.content_max_length)
         span.add_event(sc.AGENT_FINISH_EVENT if finished else sc.AGENT_ACTION_EVENT, attrs)
 
+    # ---- GenAI spans recorded by others (see core/foreign.py) ----------------------------
+
+    def foreign_relation(self, span_id: int, parent_id: Optional[int]) -> Any:
+        """What a finished foreign GenAI span is to our calls: ``"duplicate"`` (it wraps one
+        of our LLM calls, or runs inside one that is not a claim: the same API call traced
+        twice), the open claiming operation it is the SDK call of, or None (a call of its own)."""
+        if span_id in _wrapping_ours:
+            return "duplicate"
+        op = _our_llm_spans.get(parent_id) if parent_id is not None else None
+        if op is None:
+            return None
+        return op if op.claims and not op.ended else "duplicate"
+
+    @guarded
+    def contribute_foreign(self, owner: Operation, inv: LLMInvocation) -> None:
+        self._add_contribution(owner, inv)
+
+    @guarded
+    def count_foreign(self, inv: LLMInvocation, seconds: float, metrics: bool) -> None:
+        """A foreign call through our end of call: cost and usage() (in the context it
+        started in), and the metrics unless its scope records them itself."""
+        loading = [p for p in _hook_preloads if not p.ready()]
+        if loading:  # the price table is still loading: count when it is, off this thread
+            context = contextvars.copy_context()
+            remaining = [len(loading)]
+            lock = threading.Lock()
+
+            def answered() -> None:
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last:
+                    context.run(self._count_foreign, inv, seconds, metrics)
+
+            for needed in loading:
+                needed.when_ready(answered)
+            return
+        self._count_foreign(inv, seconds, metrics)
+
+    def _count_foreign(self, inv: LLMInvocation, seconds: float, metrics: bool) -> None:
+        for hook in _end_hooks:
+            try:
+                hook(inv)
+            except Exception as exc:  # noqa: BLE001
+                report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
+        if metrics:
+            done = Operation(self, inv, None)
+            done.start_perf = 0.0
+            self.instruments.record_llm(done, mapping.llm_metric_attributes(inv), seconds, config.settings())
+
     @guarded
     def evaluation(self, span_context: Any, name: str, value: Any, reason: Optional[str]) -> None:
         """A feedback score as the conventions' ``gen_ai.evaluation.result`` event, parented
@@ -440,6 +498,24 @@ def _interrupted(inv: LLMInvocation) -> None:
 
 
 _credit_lock = ForkSafeLock()
+# our LLM spans by span id, and the ids of the spans they started under: a foreign GenAI span
+# that is one of those parents, or a child of ours, is the same call (core/foreign.py)
+_our_llm_spans: "weakref.WeakValueDictionary[int, Operation]" = weakref.WeakValueDictionary()
+_wrapping_ours: "OrderedDict[int, None]" = OrderedDict()
+_MAX_WRAPPING = 10_000
+
+
+def _ours(op: Operation, span: Any) -> None:
+    try:
+        _our_llm_spans[span.get_span_context().span_id] = op
+        parent = getattr(span, "parent", None)
+        if parent is not None:
+            with _credit_lock:
+                _wrapping_ours[parent.span_id] = None
+                if len(_wrapping_ours) > _MAX_WRAPPING:
+                    _wrapping_ours.popitem(last=False)
+    except Exception as exc:  # noqa: BLE001 - a span without the SDK's parts
+        report("recorder: our spans", exc)
 
 
 def _credit_agents(op: Operation) -> None:

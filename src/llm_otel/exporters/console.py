@@ -114,8 +114,22 @@ class _TokenTotal:
 
 
 def _cost(span: SpanRecord) -> Optional[float]:
-    cost = span.attributes.get(sc.COST_USD)
-    return float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+    """The call's cost: ours carry it; a GenAI span another instrumentation recorded (an SDK
+    that traces itself) is priced from its usage, as llm-otel prices it for usage()."""
+    attrs = span.attributes
+    cost = attrs.get(sc.COST_USD)
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return float(cost)
+    if span.scope_name in ("", "llm_otel") or attrs.get(sc.USAGE_ESTIMATED) is True:
+        return None
+    from llm_otel.core.foreign import record_of
+    from llm_otel.usage.pricing import cost_usd
+
+    inv = record_of(attrs)
+    if inv.operation is None or (inv.input_tokens is None and inv.output_tokens is None):
+        return None
+    return cost_usd(inv.response_model, inv.input_tokens, inv.output_tokens, inv.cache_read_input_tokens,
+                    inv.cache_creation_input_tokens, fallback_model=inv.request_model, provider=inv.provider)
 
 
 def format_duration(seconds: float) -> str:
