@@ -81,7 +81,16 @@ def capture_content(monkeypatch):
     config.reload()
 
 
+def pytest_sessionstart(session) -> None:
+    """Most tests replay recorded OpenAI traffic, which lives outside the repository: say so
+    once, plainly, instead of failing in every test that opens a cassette."""
+    if not (RECORDINGS / "openai").is_dir():
+        raise pytest.UsageError(
+            f"the recorded OpenAI traffic the tests replay is not at {RECORDINGS}. It is not part of the "
+            "repository: point LLM_OTEL_RECORDINGS at the recordings directory (the workspace keeps it at "
+            "../shared/recordings, next to this checkout).")
+
+
 @pytest.fixture
 def recordings() -> Path:
-    assert RECORDINGS.is_dir(), f"recorded traffic not found at {RECORDINGS}"
     return RECORDINGS

@@ -24,6 +24,11 @@ _TARGETS: Tuple[Tuple[str, str, str, bool], ...] = (
     ("openai.resources.chat.completions", "AsyncCompletions.create", "chat", True),
     ("openai.resources.chat.completions", "Completions.parse", "chat", False),
     ("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", True),
+    # openai < 1.92 has structured output only here, and from 1.46 it no longer goes
+    # through ``create``; up to 1.45 it does, and the inner call then records nothing more.
+    # (From 1.92 this module is gone: ``beta.chat`` is the ``chat`` resource above.)
+    ("openai.resources.beta.chat.completions", "Completions.parse", "chat", False),
+    ("openai.resources.beta.chat.completions", "AsyncCompletions.parse", "chat", True),
     ("openai.resources.completions", "Completions.create", "completions", False),
     ("openai.resources.completions", "AsyncCompletions.create", "completions", True),
     ("openai.resources.embeddings", "Embeddings.create", "embeddings", False),
@@ -37,6 +42,7 @@ _TARGETS: Tuple[Tuple[str, str, str, bool], ...] = (
 # client attribute path -> (method names, endpoint module name), for instrument_client
 _CLIENT_RESOURCES: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...], str], ...] = (
     (("chat", "completions"), ("create", "parse"), "chat"),
+    (("beta", "chat", "completions"), ("create", "parse"), "chat"),  # create: from 1.92 only
     (("completions",), ("create",), "completions"),
     (("embeddings",), ("create",), "embeddings"),
     (("responses",), ("create", "parse"), "responses"),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from importlib import metadata
 from pathlib import Path
 
 import openai
@@ -20,6 +21,18 @@ from support import otlp
 from support.cassettes import Cassette, serve
 
 BIN = Path(sys.executable).parent
+
+
+def _installed(dist):
+    try:
+        return bool(metadata.version(dist))
+    except metadata.PackageNotFoundError:
+        return False
+
+
+#: our instrumentors whose library is installed here (CI's version matrix installs openai only)
+INSTALLED = [name for name, dist in (("langchain", "langchain-core"), ("llama_index", "llama-index-core"),
+                                     ("openai", "openai")) if _installed(dist)]
 
 APP = textwrap.dedent("""
     import openai
@@ -52,7 +65,7 @@ def test_instrument_is_idempotent_and_uninstrument_restores(spans, recordings):
 
 def test_instrument_all_installed_and_unknown_name():
     try:
-        assert set(llm_otel.instrument()) == {"openai", "langchain", "llama_index"}
+        assert llm_otel.instrument() == INSTALLED
     finally:
         llm_otel.uninstrument()
     with pytest.raises(ValueError, match="unknown instrumentor 'anthropic'"):
@@ -78,9 +91,9 @@ def test_a_missing_library_is_skipped_even_when_told_to_skip_the_check():
 
 def test_patching_waits_for_the_library_import(tmp_path):
     """instrument() before the app imports a library patches it on import, and only then."""
-    code = textwrap.dedent("""
+    code = textwrap.dedent(f"""
         import sys, llm_otel
-        assert llm_otel.instrument() == ["langchain", "llama_index", "openai"]
+        assert llm_otel.instrument() == {INSTALLED!r}
         assert not any(m.split(".")[0] in ("openai", "langchain_core", "llama_index") for m in sys.modules)
         import openai, wrapt
         Completions = openai.resources.chat.completions.Completions
@@ -88,13 +101,17 @@ def test_patching_waits_for_the_library_import(tmp_path):
         print("WRAPPED", isinstance(create, wrapt.FunctionWrapper))
         llm_otel.uninstrument()
         print("RESTORED", Completions.__dict__["create"] is create.__wrapped__)
-        llm_otel.instrument("langchain"); llm_otel.uninstrument("langchain")
-        import langchain_core.callbacks.base as base
-        print("UNTOUCHED", not isinstance(base.BaseCallbackManager.__dict__["__init__"], wrapt.FunctionWrapper))
     """)
+    if "langchain" in INSTALLED:
+        code += textwrap.dedent("""
+            llm_otel.instrument("langchain"); llm_otel.uninstrument("langchain")
+            import langchain_core.callbacks.base as base
+            print("UNTOUCHED", not isinstance(base.BaseCallbackManager.__dict__["__init__"], wrapt.FunctionWrapper))
+        """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "WRAPPED True" in proc.stdout and "RESTORED True" in proc.stdout and "UNTOUCHED True" in proc.stdout
+    assert "WRAPPED True" in proc.stdout and "RESTORED True" in proc.stdout
+    assert ("UNTOUCHED True" in proc.stdout) == ("langchain" in INSTALLED)
 
 
 # ---- every way exports what opentelemetry-instrument exports, to a real OTLP receiver ----------
@@ -173,7 +190,7 @@ def test_auto_with_only_the_endpoint_set_exports_over_the_default_grpc(chat_serv
 def test_instrument_exports_through_the_sdk_the_app_configured(chat_server, tmp_path):
     with otlp.http_receiver() as (endpoint, received):
         proc = _run_clean([sys.executable, "sdk_main.py"], tmp_path, OPENAI_BASE_URL=chat_server, RECEIVER=endpoint)
-    assert "INSTRUMENTED ['langchain', 'llama_index', 'openai']" in proc.stdout
+    assert f"INSTRUMENTED {INSTALLED!r}" in proc.stdout
     assert _the_chat_span(proc, received)["resource"]["service.name"] == "app-configured"
     assert "gen_ai.client.token.usage" in received.metric_names
     assert received.log_bodies == []  # llm-otel configured nothing of its own
@@ -223,7 +240,7 @@ def test_instrument_honours_the_disabled_list(monkeypatch):
     create = openai.resources.chat.completions.Completions.create
     try:
         monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "openai,langchain")
-        assert llm_otel.instrument() == ["llama_index"]
+        assert llm_otel.instrument() == [name for name in INSTALLED if name == "llama_index"]
         assert llm_otel.instrument("openai") == []  # the operator's switch wins
         assert openai.resources.chat.completions.Completions.create is create
         with pytest.raises(ValueError, match="unknown instrumentor 'anthropic'"):

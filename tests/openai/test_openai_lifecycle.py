@@ -6,28 +6,40 @@ import asyncio
 
 import httpx
 import openai
+import pydantic
 import pytest
 import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from llm_otel.instrumentors.openai import instrument_client, uninstrument_client
-from oai_support import llm_spans
+from oai_support import OPENAI_VERSION, PARSE_RESOURCES, llm_spans, resource
 
 JOKE = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
 CHAT = "test_chat/test_chat"
 
 
 def _originals():
-    from openai.resources import completions, embeddings, responses
+    """The SDK methods the instrumentor wraps in this openai version."""
+    from openai.resources import completions, embeddings
     from openai.resources.chat import completions as chat
 
-    return {
+    found = {
         "chat": vars(chat.Completions)["create"], "achat": vars(chat.AsyncCompletions)["create"],
-        "parse": vars(chat.Completions)["parse"], "completions": vars(completions.Completions)["create"],
-        "embeddings": vars(embeddings.Embeddings)["create"], "responses": vars(responses.Responses)["create"],
-        "aresponses": vars(responses.AsyncResponses)["create"],
+        "completions": vars(completions.Completions)["create"], "embeddings": vars(embeddings.Embeddings)["create"],
     }
+    if OPENAI_VERSION >= (1, 92):
+        found["parse"] = vars(chat.Completions)["parse"]
+    else:  # structured output is the beta resource's own parse
+        from openai.resources.beta.chat import completions as beta
+
+        found["parse"], found["aparse"] = vars(beta.Completions)["parse"], vars(beta.AsyncCompletions)["parse"]
+    if OPENAI_VERSION >= (1, 66):
+        from openai.resources import responses
+
+        found["responses"] = vars(responses.Responses)["create"]
+        found["aresponses"] = vars(responses.AsyncResponses)["create"]
+    return found
 
 
 def test_uninstrument_restores_originals_exactly(instrumentor, cassette, spans):
@@ -85,6 +97,28 @@ def test_instrument_client_with_global_records_once(cassette, spans, metric_read
     client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
     assert len(llm_spans(spans)) == 1
     assert metric_reader.count("gen_ai.client.operation.duration") == 1
+
+
+class Joke(pydantic.BaseModel):
+    joke: str
+    rating: int
+
+
+@pytest.mark.parametrize("where", PARSE_RESOURCES)
+def test_instrument_client_traces_parse_once(where, instrumentor, cassette, spans):
+    """track_openai's per-client wrappers cover structured output, alone and with the global
+    instrumentor on (then each call is still one span)."""
+    def parse():
+        client = instrument_client(cassette("test_chat_parse/test_parsed_completion").openai_client())
+        return resource(client, where).parse(model="gpt-4o", messages=JOKE, response_format=Joke)
+
+    instrumentor.uninstrument()
+    try:
+        alone = parse()
+    finally:
+        instrumentor.instrument()
+    with_global = parse()
+    assert [s.attributes["gen_ai.response.id"] for s in llm_spans(spans)] == [alone.id, with_global.id]
 
 
 async def test_instrument_client_async_stream(instrumentor, cassette, spans):
