@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ENVS = ROOT / ".venv-matrix"
 TESTS = ["tests/core", "tests/openai"]
 MIDDLE_OPENAI = "1.60.0"
-MINORS = range(9, 16)  # CPython 3.9 ... 3.15, as far as requires-python admits them
+MINORS = range(9, 16)
+WORKERS = max(1, min(2, os.cpu_count() or 1))  # CI's machine has 2 cores  # CPython 3.9 ... 3.15, as far as requires-python admits them
 _SUMMARY = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
 
@@ -112,10 +114,13 @@ def main() -> int:
         runs.append((f"openai-{MIDDLE_OPENAI}", lowest, ".[openai,test]", None,
                      (f"openai[datalib]=={MIDDLE_OPENAI}",)))
     total_passed = total_failed = 0
-    for name, python, target, constraints, extra in runs:
-        detail, passed, failed = run_tests(name, python, target, constraints, extra)
-        total_passed, total_failed = total_passed + passed, total_failed + failed
-        print(f"[{name}] {'ok' if not failed else 'FAILED'}: {detail}", flush=True)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each run is one pytest process
+        results = [pool.submit(run_tests, name, python, target, constraints, extra)
+                   for name, python, target, constraints, extra in runs]
+        for (name, *_), result in zip(runs, results):
+            detail, passed, failed = result.result()
+            total_passed, total_failed = total_passed + passed, total_failed + failed
+            print(f"[{name}] {'ok' if not failed else 'FAILED'}: {detail}", flush=True)
     print(f"matrix: {total_passed} passed, {total_failed} failed")
     return 1 if total_failed or not runs else 0
 

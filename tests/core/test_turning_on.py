@@ -264,6 +264,21 @@ def test_doctor_reports_a_disabled_library_as_disabled():
     assert doctor.run_checks  # the module imports on this Python (3.9 has no entry_points(group=))
 
 
+def test_doctor_checks_opentelemetry_against_the_declared_floors(monkeypatch):
+    """The floors come from llm-otel's installed metadata, not a copy in doctor."""
+    from llm_otel.cli import doctor
+
+    declared = {r.split(">=")[0]: r.split(">=")[1] for r in metadata.requires("llm-otel")
+                if r.startswith("opentelemetry-") and ";" not in r}
+    rows = {subject: (status, detail) for status, subject, detail in doctor.check_sdk()}
+    for dist, floor in declared.items():
+        assert rows[f"package {dist}"][0] == "ok" and f">={floor}" in rows[f"package {dist}"][1]
+    installed = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda d: "0.50b0" if d == "opentelemetry-instrumentation" else installed(d))
+    status, detail = {s: (st, d) for st, s, d in doctor.check_sdk()}["package opentelemetry-instrumentation"]
+    assert status == "problem" and detail == f"0.50b0, but llm-otel needs >={declared['opentelemetry-instrumentation']}"
+
+
 # ---- local mode: a local traces exporter sends nothing over OTLP and exits at once -------------
 
 def _closed_port():
