@@ -37,10 +37,15 @@ _SUMMARY = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
 
 def uv() -> str:
-    found = Path(sys.executable).with_name("uv")
-    if not found.exists():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "uv>=0.5"], check=True)
-    return str(found)
+    return str(Path(sys.executable).with_name("uv"))
+
+
+def install_uv() -> None:
+    """uv, from PyPI into this environment, if it is not there yet."""
+    if not Path(uv()).exists():
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "uv>=0.5"], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"installing uv failed:\n{done.stderr}")
 
 
 def find_python(minor: int) -> Optional[str]:
@@ -95,6 +100,7 @@ def run_tests(name: str, python: str, target: str, constraints: Optional[Path] =
 def main() -> int:
     requires_python = SpecifierSet(metadata.metadata("llm-otel")["Requires-Python"] or "")
     admitted = [m for m in MINORS if requires_python.contains(f"3.{m}.0")]
+    install_uv()
     ENVS.mkdir(exist_ok=True)
     (ENVS / ".gitignore").write_text("*\n")
     floors = ENVS / "floors.txt"
