@@ -24,8 +24,7 @@ def floor_constraints(dist: str = "llm-otel") -> list:
         if req.name == dist:  # the [all] / [dev] self-references
             continue
         lower = [spec.version for spec in req.specifier if spec.operator in (">=", "~=", "==")]
-        if not lower:
-            lines.append(f"# {req.name}: no lower bound declared")
+        if not lower:  # a cap only (e.g. for one Python): the pinned floor must respect it
             continue
         marker = _EXTRA.sub(" ", str(req.marker)).strip() if req.marker else ""
         lines.append(f"{req.name}=={lower[0]}" + (f"; {marker}" if marker else ""))

@@ -8,6 +8,7 @@ variables that may hold secrets (headers, keys, tokens) are never printed.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from importlib import metadata
@@ -38,26 +39,30 @@ def _version(dist: str) -> Optional[str]:
 
 
 def declared_floors() -> Dict[str, Any]:
-    """llm-otel's declared requirements (``packaging`` Requirements by project name), read
-    from the installed metadata so that these checks follow pyproject.toml."""
+    """The versions llm-otel declares it works with on this Python (a ``packaging``
+    SpecifierSet per project name, every extra's included), read from the installed metadata
+    so that these checks follow pyproject.toml."""
     from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
 
     declared: Dict[str, Any] = {}
     for raw in metadata.requires(_DIST) or ():
         req = Requirement(raw)
-        if req.name != _DIST:
-            declared[req.name] = req
+        extra = re.search(r'extra == "([^"]+)"', str(req.marker or ""))
+        if req.name == _DIST or (req.marker and not req.marker.evaluate({"extra": extra.group(1) if extra else ""})):
+            continue
+        declared[req.name] = declared.get(req.name, SpecifierSet()) & req.specifier
     return declared
 
 
 def _against_floor(dist: str, version: Optional[str], declared: Dict[str, Any]) -> Tuple[bool, str]:
-    """(whether ``version`` meets llm-otel's declared requirement, the detail to show)."""
-    req = declared.get(dist)
-    if version is None or req is None or not str(req.specifier):
+    """(whether ``version`` meets what llm-otel declares, the detail to show)."""
+    wanted = declared.get(dist)
+    if version is None or not wanted:
         return True, version or "not installed"
-    if req.specifier.contains(version, prereleases=True):
-        return True, f"{version} (llm-otel needs {req.specifier})"
-    return False, f"{version}, but llm-otel needs {req.specifier}"
+    if wanted.contains(version, prereleases=True):
+        return True, f"{version} (llm-otel needs {wanted})"
+    return False, f"{version}, but llm-otel needs {wanted}"
 
 
 def check_instrumentation() -> List[Row]:
