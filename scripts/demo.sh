@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # See llm-otel's traces in two minutes.
 #
-#   scripts/demo.sh            traces printed as trees in this terminal
-#   scripts/demo.sh --phoenix  traces sent to a local Phoenix (installed into .venv-phoenix);
-#                              prints the UI URL and keeps Phoenix up until Enter/Ctrl-C
+#   scripts/demo.sh                       traces printed as trees in this terminal
+#   scripts/demo.sh --phoenix             traces sent to a local Phoenix (installed into
+#                                         .venv-phoenix); prints the UI URL and keeps Phoenix
+#                                         up until Ctrl-C, with or without a terminal
+#   scripts/demo.sh --phoenix --no-wait   the same, then stops Phoenix at once
 #
 # Sets up .venv (pip install -e ".[all]"), then runs examples/openai_chat.py and
 # examples/track_pipeline.py under `opentelemetry-instrument`. With OPENAI_API_KEY set they
@@ -14,10 +16,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 phoenix=false
+wait_for_ctrl_c=true
 for arg in "$@"; do
     case "$arg" in
         --phoenix) phoenix=true ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-wait) wait_for_ctrl_c=false ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -72,13 +76,14 @@ export OTEL_SERVICE_NAME=${OTEL_SERVICE_NAME:-llm-otel-demo}
 export OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none
 if $phoenix; then
     say "starting Phoenix (first run installs it into .venv-phoenix; that takes a few minutes)"
-    phoenix_bin=$(scripts/setup_phoenix.sh)
+    phoenix_bin=${LLM_OTEL_PHOENIX:-$(scripts/setup_phoenix.sh)}
     phoenix_dir=$(mktemp -d "${TMPDIR:-/tmp}/llm-otel-demo-phoenix.XXXXXX")
     ui_port=${PHOENIX_PORT:-6006}
     PHOENIX_WORKING_DIR="$phoenix_dir" PHOENIX_HOST=127.0.0.1 PHOENIX_PORT="$ui_port" \
         PHOENIX_GRPC_PORT="${PHOENIX_GRPC_PORT:-$(free_port)}" PHOENIX_TELEMETRY_ENABLED=false \
         "$phoenix_bin" serve >"$phoenix_dir/phoenix.log" 2>&1 &
-    pids+=($!)
+    phoenix_pid=$!
+    pids+=("$phoenix_pid")
     wait_for "http://127.0.0.1:$ui_port/healthz" 90 "Phoenix"
     export OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf
     export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:$ui_port/v1/traces"
@@ -96,7 +101,11 @@ done
 
 if $phoenix; then
     say "Phoenix UI: http://127.0.0.1:$ui_port  (project \"llm-otel-demo\")"
-    if [ -t 0 ]; then
-        read -r -p "Press Enter to stop Phoenix... " _ || true
+    if $wait_for_ctrl_c; then
+        echo "Phoenix keeps running until you press Ctrl-C (--no-wait: stop it at once)."
+        wait "$phoenix_pid" || true
+        echo "Phoenix stopped by itself; its log was $phoenix_dir/phoenix.log" >&2
+        tail -n 20 "$phoenix_dir/phoenix.log" >&2 || true
+        exit 1
     fi
 fi

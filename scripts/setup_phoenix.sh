@@ -6,7 +6,19 @@
 # Does nothing when the installed requirements are current. Prints the `phoenix` path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+# Phoenix needs Python >= 3.11 whatever the project's Python is (PYTHON may be 3.9): the first
+# of PHOENIX_PYTHON, PYTHON, python3, python3.13, python3.12, python3.11 that is recent enough
+PY=
+for candidate in ${PHOENIX_PYTHON:-} ${PYTHON:-} python3 python3.13 python3.12 python3.11; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        PY=$candidate
+        break
+    fi
+done
+if [ -z "$PY" ]; then
+    echo "Phoenix needs Python >= 3.11 and none was found; set PHOENIX_PYTHON to one" >&2
+    exit 1
+fi
 req=tests/e2e/requirements-phoenix.txt
 stamp=.venv-phoenix/.installed-from
 if ! { [ -x .venv-phoenix/bin/phoenix ] && cmp -s "$req" "$stamp"; }; then

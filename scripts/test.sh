@@ -19,6 +19,7 @@ if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[
     exit 1
 fi
 rm -f "$install_log"
+cp pyproject.toml .venv/.demo-installed-from  # [dev] includes [all]: scripts/demo.sh need not reinstall
 
 if ! wait "$phoenix_pid"; then
     echo "installing Phoenix into .venv-phoenix failed:" >&2

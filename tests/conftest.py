@@ -6,7 +6,9 @@ import time and every test reads what it produced through ``spans`` / ``metric_p
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from support.logs import LOG_EXPORTER, LOGGER_PROVIDER, events
 
 from llm_otel import config
+
+# pytest puts tests/ on sys.path, so without the `langchain` package the folder tests/langchain
+# would import as a namespace package of that name; langchain-core 0.3 probes `import langchain`
+# and then fails on its missing attributes. Make the import fail as it does for a user.
+_langchain = importlib.util.find_spec("langchain")
+if _langchain is not None and _langchain.origin is None and all(
+        Path(p).resolve().parent == Path(__file__).resolve().parent for p in _langchain.submodule_search_locations):
+    sys.modules["langchain"] = None  # type: ignore[assignment]
 
 RECORDINGS = Path(os.environ.get("LLM_OTEL_RECORDINGS",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "recordings"))
@@ -122,9 +132,18 @@ def capture_content(monkeypatch):
     config.reload()
 
 
+def pytest_sessionstart(session) -> None:
+    """Most tests replay recorded OpenAI traffic, which lives outside the repository: say so
+    once, plainly, instead of failing in every test that opens a cassette."""
+    if not (RECORDINGS / "openai").is_dir():
+        raise pytest.UsageError(
+            f"the recorded OpenAI traffic the tests replay is not at {RECORDINGS}. It is not part of the "
+            "repository: point LLM_OTEL_RECORDINGS at the recordings directory (the workspace keeps it at "
+            "../shared/recordings, next to this checkout).")
+
+
 @pytest.fixture
 def recordings() -> Path:
-    assert RECORDINGS.is_dir(), f"recorded traffic not found at {RECORDINGS}"
     return RECORDINGS
 
 

@@ -1,9 +1,12 @@
-"""``import llm_otel.auto``: configure OpenTelemetry from the environment and instrument.
+"""``import llm_otel.auto``: what ``opentelemetry-instrument`` sets up, from inside the app.
 
-If the app has not set a TracerProvider / MeterProvider, the SDK is configured the way
-``opentelemetry-instrument`` does it, from ``OTEL_*`` variables (OTLP by default,
-``OTEL_TRACES_EXPORTER=console`` for the terminal). An app that set its own providers
-keeps them. Importing twice does nothing more.
+Unless the app has already set a TracerProvider or MeterProvider, the SDK is configured the
+way ``opentelemetry-instrument`` configures it, with OTel's own loader: the installed distro
+first (opentelemetry-distro defaults each unset ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` to
+``otlp``), then the SDK configurator, from the ``OTEL_*`` variables. With a local traces
+exporter of ours, unset metrics and logs exporters mean ``none`` (:mod:`llm_otel.local_mode`).
+Then this package's instrumentors are turned on, except those listed in
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``. Importing twice does nothing more.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 
 from opentelemetry import metrics, trace
 
+from llm_otel import local_mode
 from llm_otel.instrumentation import instrument
 
 logger = logging.getLogger("llm_otel")
@@ -26,9 +30,11 @@ def _configure_sdk() -> None:
     if _sdk_configured():
         return
     try:
-        from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+        from opentelemetry.instrumentation.auto_instrumentation._load import _load_configurators, _load_distro
 
-        _OTelSDKConfigurator().configure()
+        local_mode.apply()
+        _load_distro().configure()
+        _load_configurators()
     except Exception as exc:  # noqa: BLE001 - never break the importing app
         logger.warning("llm_otel.auto: could not configure the OpenTelemetry SDK: %s", exc)
 

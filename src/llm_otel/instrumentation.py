@@ -2,21 +2,27 @@
 
 The instrumentors are the ``opentelemetry_instrumentor`` entry points this distribution
 declares, so ``opentelemetry-instrument`` and this function load the very same objects.
-A library that is not installed (or too old) is skipped with a debug log.
+A library that is not installed (or too old) is skipped with a debug log, and one named in
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` is left alone, as ``opentelemetry-instrument``
+leaves it.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Set
 
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+# OTel's own view of the entry points (the one its loader uses); also Python 3.9's
+# importlib.metadata has no entry_points(group=)
+from opentelemetry.util._importlib_metadata import entry_points
 
 logger = logging.getLogger("llm_otel")
 
 _GROUP = "opentelemetry_instrumentor"
 _OURS = "llm_otel."
+DISABLED_ENV = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 
 
 def _ours() -> Dict[str, Any]:
@@ -27,6 +33,13 @@ def _ours() -> Dict[str, Any]:
 def available() -> List[str]:
     """Names of this package's instrumentors: ``openai``, ``langchain``, ``llama_index``."""
     return sorted(_ours())
+
+
+def disabled() -> Set[str]:
+    """The names ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` lists (``*`` disables them all),
+    read as ``opentelemetry-instrument`` reads it."""
+    names = {name.strip() for name in os.environ.get(DISABLED_ENV, "").split(",") if name.strip()}
+    return set(available()) if "*" in names else names
 
 
 def _instrumentor(name: str) -> Any:
@@ -48,11 +61,17 @@ def instrument(*names: str, **kwargs: Any) -> List[str]:
     """Instrument the named libraries (all installed ones when none is named).
 
     Keyword arguments (``tracer_provider``, ``meter_provider``, ``logger_provider``) go to
-    each instrumentor. Calling it again is harmless; with providers given, an instrumented
-    library records to them from then on. Returns the names now instrumented.
+    each instrumentor. A name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` is skipped even
+    when named here: the operator's switch wins over the code. Calling it again is harmless;
+    with providers given, an instrumented library records to them from then on. Returns the
+    names now instrumented.
     """
     done = []
+    off = disabled() & set(available())  # an unknown name still raises below
     for name in names or available():
+        if name in off:
+            logger.debug("llm_otel: %s disabled by %s", name, DISABLED_ENV)
+            continue
         inst = _instrumentor(name)
         if inst is None:
             continue

@@ -1,5 +1,6 @@
 """The wheel ships what the repo holds: every package, the instrumentors, the data files."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,8 +34,13 @@ def test_every_package_is_listed_in_pyproject():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools writes build/ into the tree it builds, and CI's version
+    # matrix runs this test in two environments at once
+    source = tmp_path_factory.mktemp("source") / "llm-otel"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.egg-info", "__pycache__",
+                                                                ".hypothesis", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out), str(ROOT)], check=True)
+                    "-w", str(out), str(source)], check=True)
     (path,) = out.glob("llm_otel-*.whl")
     with zipfile.ZipFile(path) as zf:
         return set(zf.namelist()), zf.read(next(n for n in zf.namelist() if n.endswith("entry_points.txt"))).decode()

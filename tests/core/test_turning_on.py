@@ -1,10 +1,15 @@
-"""The three ways users turn llm-otel on: instrument(), import llm_otel.auto, opentelemetry-instrument."""
+"""The three ways users turn llm-otel on: ``import llm_otel.auto``, ``opentelemetry-instrument``
+and ``llm_otel.instrument()`` over an SDK the app configured. Each runs in a subprocess
+against a real OTLP receiver on 127.0.0.1 (tests/support/otlp.py)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+from importlib import metadata
 from pathlib import Path
 
 import openai
@@ -12,9 +17,22 @@ import pytest
 
 import llm_otel
 from llm_otel.core.instrumentor import LibraryInstrumentor
+from support import otlp
 from support.cassettes import Cassette, serve
 
 BIN = Path(sys.executable).parent
+
+
+def _installed(dist):
+    try:
+        return bool(metadata.version(dist))
+    except metadata.PackageNotFoundError:
+        return False
+
+
+#: our instrumentors whose library is installed here (CI's version matrix installs openai only)
+INSTALLED = [name for name, dist in (("langchain", "langchain-core"), ("llama_index", "llama-index-core"),
+                                     ("openai", "openai")) if _installed(dist)]
 
 APP = textwrap.dedent("""
     import openai
@@ -25,79 +43,10 @@ APP = textwrap.dedent("""
 """)
 
 
-def _run(args, base_url, tmp_path, **env):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    environ.update(OPENAI_API_KEY="sk-secret-test-key", OPENAI_BASE_URL=base_url, OTEL_TRACES_EXPORTER="console",
-                   OTEL_METRICS_EXPORTER="console", OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="60000",
-                   OTEL_SERVICE_NAME="turning-on-test", **env)
-    (tmp_path / "app.py").write_text(APP)
-    return subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
-
-
-def _spans(stdout):
-    """The console exporter's JSON span objects in ``stdout``."""
-    decoder, spans, i = json.JSONDecoder(), [], 0
-    while (i := stdout.find("{", i)) != -1:
-        try:
-            obj, end = decoder.raw_decode(stdout, i)
-        except ValueError:
-            i += 1
-            continue
-        if isinstance(obj, dict) and "context" in obj and "name" in obj:
-            spans.append(obj)
-        i = end
-    return spans
-
-
 @pytest.fixture
 def chat_server(recordings):
     with serve(Cassette(recordings / "openai" / "test_chat" / "test_chat.yaml")) as url:
         yield url
-
-
-def _assert_one_chat_span(proc):
-    assert proc.returncode == 0, proc.stderr
-    assert "REPLY chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK" in proc.stdout
-    (span,) = [s for s in _spans(proc.stdout) if s["name"].startswith("chat")]
-    assert span["name"] == "chat gpt-3.5-turbo" and span["kind"] == "SpanKind.CLIENT"
-    a = span["attributes"]
-    assert a["gen_ai.provider.name"] == "openai"
-    assert a["gen_ai.usage.input_tokens"] == 15 and a["gen_ai.usage.output_tokens"] == 19
-    assert a["server.address"] == "127.0.0.1"
-    assert span["resource"]["attributes"]["service.name"] == "turning-on-test"
-    assert "gen_ai.client.token.usage" in proc.stdout  # metrics flushed at exit
-    assert "sk-secret-test-key" not in proc.stdout + proc.stderr
-
-
-def test_opentelemetry_instrument_picks_up_the_entry_points(chat_server, tmp_path):
-    proc = _run([str(BIN / "opentelemetry-instrument"), sys.executable, "app.py"], chat_server, tmp_path)
-    _assert_one_chat_span(proc)
-
-
-def test_import_llm_otel_auto_configures_the_sdk_from_the_environment(chat_server, tmp_path):
-    (tmp_path / "main.py").write_text("import llm_otel.auto\nimport llm_otel.auto\nexec(open('app.py').read())\n")
-    proc = _run([sys.executable, "main.py"], chat_server, tmp_path)
-    _assert_one_chat_span(proc)
-
-
-def test_auto_keeps_the_providers_an_app_set(chat_server, tmp_path):
-    (tmp_path / "main.py").write_text(textwrap.dedent("""
-        from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-        mine = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(mine))
-        trace.set_tracer_provider(provider)
-        import llm_otel.auto
-        exec(open('app.py').read())
-        print("MINE", [s.name for s in mine.get_finished_spans()])
-    """))
-    proc = _run([sys.executable, "main.py"], chat_server, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "MINE ['chat gpt-3.5-turbo']" in proc.stdout
-    assert not [s for s in _spans(proc.stdout) if s["name"].startswith("chat")]  # not to the console
 
 
 def test_instrument_is_idempotent_and_uninstrument_restores(spans, recordings):
@@ -116,7 +65,7 @@ def test_instrument_is_idempotent_and_uninstrument_restores(spans, recordings):
 
 def test_instrument_all_installed_and_unknown_name():
     try:
-        assert set(llm_otel.instrument()) == {"openai", "langchain", "llama_index"}
+        assert llm_otel.instrument() == INSTALLED
     finally:
         llm_otel.uninstrument()
     with pytest.raises(ValueError, match="unknown instrumentor 'anthropic'"):
@@ -142,9 +91,9 @@ def test_a_missing_library_is_skipped_even_when_told_to_skip_the_check():
 
 def test_patching_waits_for_the_library_import(tmp_path):
     """instrument() before the app imports a library patches it on import, and only then."""
-    code = textwrap.dedent("""
+    code = textwrap.dedent(f"""
         import sys, llm_otel
-        assert llm_otel.instrument() == ["langchain", "llama_index", "openai"]
+        assert llm_otel.instrument() == {INSTALLED!r}
         assert not any(m.split(".")[0] in ("openai", "langchain_core", "llama_index") for m in sys.modules)
         import openai, wrapt
         Client = openai._base_client.SyncAPIClient
@@ -152,10 +101,216 @@ def test_patching_waits_for_the_library_import(tmp_path):
         print("WRAPPED", isinstance(request, wrapt.FunctionWrapper))
         llm_otel.uninstrument()
         print("RESTORED", Client.__dict__["request"] is request.__wrapped__)
-        llm_otel.instrument("langchain"); llm_otel.uninstrument("langchain")
-        import langchain_core.callbacks.base as base
-        print("UNTOUCHED", not isinstance(base.BaseCallbackManager.__dict__["__init__"], wrapt.FunctionWrapper))
     """)
+    if "langchain" in INSTALLED:
+        code += textwrap.dedent("""
+            llm_otel.instrument("langchain"); llm_otel.uninstrument("langchain")
+            import langchain_core.callbacks.base as base
+            print("UNTOUCHED", not isinstance(base.BaseCallbackManager.__dict__["__init__"], wrapt.FunctionWrapper))
+        """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "WRAPPED True" in proc.stdout and "RESTORED True" in proc.stdout and "UNTOUCHED True" in proc.stdout
+    assert "WRAPPED True" in proc.stdout and "RESTORED True" in proc.stdout
+    assert ("UNTOUCHED True" in proc.stdout) == ("langchain" in INSTALLED)
+
+
+# ---- every way exports what opentelemetry-instrument exports, to a real OTLP receiver ----------
+
+LOGGING_APP = APP + 'import logging\nlogging.getLogger("app").warning("app log line")\n'
+
+APP_CONFIGURED_SDK = textwrap.dedent("""
+    import os
+    from opentelemetry import metrics, trace
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    resource = Resource.create({"service.name": "app-configured"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=os.environ["RECEIVER"] + "/v1/traces")))
+    trace.set_tracer_provider(tracer_provider)
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=os.environ["RECEIVER"] + "/v1/metrics"))
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+    import llm_otel
+    print("INSTRUMENTED", llm_otel.instrument())
+    exec(open("app.py").read())
+""")
+
+
+def _run_clean(args, tmp_path, app=APP, **env):
+    """Run ``args`` in ``tmp_path`` with no OTEL_* variable but those given."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environ.update(OPENAI_API_KEY="sk-secret-test-key", **env)
+    (tmp_path / "app.py").write_text(app)
+    (tmp_path / "auto_main.py").write_text("import llm_otel.auto\nexec(open('app.py').read())\n")
+    (tmp_path / "sdk_main.py").write_text(APP_CONFIGURED_SDK)
+    return subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
+
+
+WAYS = {
+    "import llm_otel.auto": [sys.executable, "auto_main.py"],
+    "opentelemetry-instrument": [str(BIN / "opentelemetry-instrument"), sys.executable, "app.py"],
+}
+
+
+def _the_chat_span(proc, received):
+    assert proc.returncode == 0, proc.stderr
+    assert "REPLY chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK" in proc.stdout
+    (span,) = [s for s in received.spans if s["name"].startswith("chat")]
+    assert span["name"] == "chat gpt-3.5-turbo" and span["kind"] == 3  # SPAN_KIND_CLIENT
+    a = span["attributes"]
+    assert a["gen_ai.provider.name"] == "openai" and a["server.address"] == "127.0.0.1"
+    assert a["gen_ai.usage.input_tokens"] == 15 and a["gen_ai.usage.output_tokens"] == 19
+    assert "sk-secret-test-key" not in repr(received.spans) + proc.stdout + proc.stderr
+    return span
+
+
+@pytest.mark.parametrize("way", sorted(WAYS))
+def test_only_the_endpoint_set_exports_traces_metrics_and_logs_over_otlp_http(way, chat_server, tmp_path):
+    with otlp.http_receiver() as (endpoint, received):
+        proc = _run_clean(WAYS[way], tmp_path, app=LOGGING_APP, OPENAI_BASE_URL=chat_server,
+                          OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                          OTEL_SERVICE_NAME="otlp-test", OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true")
+    assert _the_chat_span(proc, received)["resource"]["service.name"] == "otlp-test"
+    assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= set(received.metric_names)
+    assert "app log line" in received.log_bodies
+
+
+def test_auto_with_only_the_endpoint_set_exports_over_the_default_grpc(chat_server, tmp_path):
+    with otlp.grpc_receiver() as (endpoint, received):
+        proc = _run_clean(WAYS["import llm_otel.auto"], tmp_path, OPENAI_BASE_URL=chat_server,
+                          OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    _the_chat_span(proc, received)
+    assert "gen_ai.client.token.usage" in received.metric_names
+
+
+def test_instrument_exports_through_the_sdk_the_app_configured(chat_server, tmp_path):
+    with otlp.http_receiver() as (endpoint, received):
+        proc = _run_clean([sys.executable, "sdk_main.py"], tmp_path, OPENAI_BASE_URL=chat_server, RECEIVER=endpoint)
+    assert f"INSTRUMENTED {INSTALLED!r}" in proc.stdout
+    assert _the_chat_span(proc, received)["resource"]["service.name"] == "app-configured"
+    assert "gen_ai.client.token.usage" in received.metric_names
+    assert received.log_bodies == []  # llm-otel configured nothing of its own
+
+
+def test_auto_keeps_the_providers_an_app_set(chat_server, tmp_path):
+    (tmp_path / "mine_main.py").write_text(textwrap.dedent("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        mine = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(mine))
+        trace.set_tracer_provider(provider)
+        import llm_otel.auto
+        exec(open('app.py').read())
+        print("MINE", [s.name for s in mine.get_finished_spans()])
+    """))
+    with otlp.http_receiver() as (endpoint, received):
+        proc = _run_clean([sys.executable, "mine_main.py"], tmp_path, OPENAI_BASE_URL=chat_server,
+                          OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+    assert proc.returncode == 0, proc.stderr
+    assert "MINE ['chat gpt-3.5-turbo']" in proc.stdout
+    assert received.requests == 0  # auto configured nothing over the app's SDK
+
+
+# ---- OTEL_PYTHON_DISABLED_INSTRUMENTATIONS ------------------------------------------------------
+
+DISABLED_APP = ("from opentelemetry import trace\n"
+                "with trace.get_tracer('app').start_as_current_span('app-span'):\n"
+                + textwrap.indent(APP, "    "))
+
+
+@pytest.mark.parametrize("way", sorted(WAYS))
+def test_a_disabled_library_is_left_alone(way, chat_server, tmp_path):
+    with otlp.http_receiver() as (endpoint, received):
+        proc = _run_clean(WAYS[way], tmp_path, app=DISABLED_APP, OPENAI_BASE_URL=chat_server,
+                          OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                          OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llama_index, openai")
+    assert proc.returncode == 0, proc.stderr
+    assert "REPLY chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK" in proc.stdout
+    assert [s["name"] for s in received.spans] == ["app-span"]  # the SDK works; openai is not traced
+
+
+def test_instrument_honours_the_disabled_list(monkeypatch):
+    create = openai.resources.chat.completions.Completions.create
+    try:
+        monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "openai,langchain")
+        assert llm_otel.instrument() == [name for name in INSTALLED if name == "llama_index"]
+        assert llm_otel.instrument("openai") == []  # the operator's switch wins
+        assert openai.resources.chat.completions.Completions.create is create
+        with pytest.raises(ValueError, match="unknown instrumentor 'anthropic'"):
+            llm_otel.instrument("anthropic")
+        llm_otel.uninstrument()
+        monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "*")
+        assert llm_otel.instrument() == []
+    finally:
+        llm_otel.uninstrument()
+
+
+def test_doctor_reports_a_disabled_library_as_disabled():
+    from llm_otel.cli import doctor
+
+    env = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "llama_index"}
+    proc = subprocess.run([str(BIN / "llm-otel"), "doctor", "--json", "--timeout", "0.2"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **env})
+    rows = {row["subject"]: row for rows in json.loads(proc.stdout)["checks"].values() for row in rows}
+    assert rows["instrumentor llama_index"]["detail"] == "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+    assert rows["instrumentor openai"]["detail"].startswith("ready")
+    assert doctor.run_checks  # the module imports on this Python (3.9 has no entry_points(group=))
+
+
+def test_doctor_checks_opentelemetry_against_the_declared_floors(monkeypatch):
+    """The floors come from llm-otel's installed metadata, not a copy in doctor."""
+    from llm_otel.cli import doctor
+
+    declared = {r.split(">=")[0]: r.split(">=")[1] for r in metadata.requires("llm-otel")
+                if r.startswith("opentelemetry-") and ";" not in r}
+    rows = {subject: (status, detail) for status, subject, detail in doctor.check_sdk()}
+    for dist, floor in declared.items():
+        assert rows[f"package {dist}"][0] == "ok" and f">={floor}" in rows[f"package {dist}"][1]
+    installed = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda d: "0.50b0" if d == "opentelemetry-instrumentation" else installed(d))
+    status, detail = {s: (st, d) for st, s, d in doctor.check_sdk()}["package opentelemetry-instrumentation"]
+    assert status == "problem" and detail == f"0.50b0, but llm-otel needs >={declared['opentelemetry-instrumentation']}"
+
+
+# ---- local mode: a local traces exporter sends nothing over OTLP and exits at once -------------
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("way", sorted(WAYS))
+def test_local_mode_without_a_collector_is_quiet_and_quick(way, chat_server, tmp_path):
+    """The README's command with no collector listening: the tree, no export errors, no wait
+    at exit (metrics and logs exported over OTLP would retry for ~8 s, logging each try)."""
+    proc = _run_clean(WAYS[way], tmp_path, app=APP + "import time\nprint('APP DONE', time.time())\n",
+                      OPENAI_BASE_URL=chat_server, OTEL_TRACES_EXPORTER="llm_otel_console",
+                      OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+    exited = time.time()
+    assert proc.returncode == 0, proc.stderr
+    assert "chat gpt-3.5-turbo" in proc.stdout and proc.stderr == ""
+    app_done = float(proc.stdout.split("APP DONE ")[1].split()[0])
+    assert exited - app_done < 3.0  # from the app's last line to the process's end
+
+
+@pytest.mark.parametrize("traces, quieted", [
+    ("llm_otel_console", {"OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}),
+    ("llm_otel_jsonl, console", {"OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}),
+    ("otlp,llm_otel_console", {}),  # a collector is there: leave metrics and logs to their defaults
+    ("console", {}),
+    ("", {}),
+])
+def test_local_mode_defaults(traces, quieted):
+    from llm_otel import local_mode
+
+    assert local_mode.defaults({"OTEL_TRACES_EXPORTER": traces}) == quieted
+    assert local_mode.defaults({"OTEL_TRACES_EXPORTER": traces, "OTEL_LOGS_EXPORTER": "otlp"}) == {
+        k: v for k, v in quieted.items() if k != "OTEL_LOGS_EXPORTER"}

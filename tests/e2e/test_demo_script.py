@@ -1,12 +1,20 @@
-"""scripts/demo.sh parses and answers --help without touching any environment.
-
-(The examples it runs are exercised end to end by the Phoenix tests.)
-"""
+"""scripts/demo.sh: its options, and ``--phoenix`` without a terminal keeping Phoenix up
+until Ctrl-C (or stopping it at once with ``--no-wait``)."""
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import subprocess
+import threading
+import time
+import urllib.request
 from pathlib import Path
+
+import pytest
+
+from e2e_support import _free_port, phoenix_executable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.sh"
@@ -18,6 +26,79 @@ def test_demo_script_is_valid_bash():
 
 def test_demo_help_and_bad_option():
     help_ = subprocess.run(["bash", str(DEMO), "--help"], capture_output=True, text=True, timeout=10)
-    assert help_.returncode == 0 and "--phoenix" in help_.stdout
+    assert help_.returncode == 0 and "--phoenix" in help_.stdout and "--no-wait" in help_.stdout
     bad = subprocess.run(["bash", str(DEMO), "--bogus"], capture_output=True, text=True, timeout=10)
     assert bad.returncode == 2 and "unknown option" in bad.stderr
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class Demo:
+    """``scripts/demo.sh`` run with no terminal (stdin from /dev/null), its output read as it comes."""
+
+    def __init__(self, *args):
+        self.port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "PHOENIX_"))}
+        env.update(PHOENIX_PORT=str(self.port), PHOENIX_GRPC_PORT=str(_free_port()),
+                   LLM_OTEL_PHOENIX=phoenix_executable())
+        self.proc = subprocess.Popen(["bash", str(DEMO), "--phoenix", *args], cwd=ROOT, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.output = []
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout], daemon=True).start()
+
+    def wait_for(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"{text!r} not printed in {timeout} s:\n{''.join(self.output)}")
+
+    @property
+    def health(self):
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def demo():
+    runs = []
+    yield lambda *args: runs.append(Demo(*args)) or runs[-1]
+    for run in runs:
+        run.stop()
+
+
+def test_phoenix_demo_without_a_terminal_waits_for_ctrl_c(demo):
+    run = demo()
+    run.wait_for("Phoenix UI: http://127.0.0.1:", timeout=300)
+    run.wait_for("until you press Ctrl-C", timeout=10)
+    time.sleep(3)
+    assert run.proc.poll() is None and _answers(run.health)  # still up, no terminal needed
+    spans = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/v1/projects/llm-otel-demo/spans?limit=5",
+                                   timeout=10).read()
+    assert b"chat " in spans  # the demo's traces are there to look at
+    os.killpg(run.proc.pid, signal.SIGINT)  # what Ctrl-C sends
+    assert run.proc.wait(timeout=30) == 130
+    assert not _answers(run.health)
+
+
+def test_phoenix_demo_no_wait_stops_phoenix_at_once(demo):
+    run = demo("--no-wait")
+    assert run.proc.wait(timeout=300) == 0
+    assert not _answers(run.health)

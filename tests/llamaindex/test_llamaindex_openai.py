@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib.metadata import version
+
+import pytest
 
 from li_support import gen_ai, parent_of, roots
 from llama_index.core import VectorStoreIndex
@@ -13,6 +16,7 @@ from llama_index.core.schema import TextNode
 from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 from opentelemetry import trace
+from packaging.version import Version
 from support.cassettes import Cassette, load, serve
 
 TOKENS = "gen_ai.client.token.usage"
@@ -114,6 +118,8 @@ def test_async_streamed_openai_chat_is_one_span(spans, metric_reader, recordings
     assert metric_reader.count(FIRST_CHUNK) == 1
 
 
+@pytest.mark.skipif(Version(version("llama-index-llms-openai")) < Version("0.8"), reason=(
+    "the recording holds the response_format request llama-index-llms-openai 0.8 sends; 0.4 asks for a tool call"))
 def test_structured_llm_with_recorded_openai(spans, metric_reader, li_recordings):
     from pydantic import BaseModel, Field
 

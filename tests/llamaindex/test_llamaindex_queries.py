@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib.metadata import version
 
 import pytest
 from li_support import EVENT_TYPE, ScriptedLLM, children, documents, gen_ai, named, one, parent_of, roots
@@ -12,13 +13,18 @@ from llama_index.core.query_engine import SubQuestionQueryEngine
 from llama_index.core.question_gen import LLMQuestionGenerator
 from llama_index.core.tools import QueryEngineTool, ToolMetadata
 from opentelemetry import trace
+from packaging.version import Version
 
+# seen on 0.12.52, not on 0.14: splitting these documents fetches NLTK's stopwords
+splits_long_documents = pytest.mark.skipif(Version(version("llama-index-core")) < Version("0.14"), reason=(
+    "llama-index-core < 0.14 downloads NLTK's stopwords to split long documents; offline here"))
 TOKENS = "gen_ai.client.token.usage"
 DURATION = "gen_ai.client.operation.duration"
 FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 tracer = trace.get_tracer("test")
 
 
+@splits_long_documents
 def test_index_build_parses_and_embeds_with_counts(spans, metric_reader):
     index = VectorStoreIndex.from_documents(documents(3, 300))
     got = spans()
@@ -41,6 +47,7 @@ def test_index_build_parses_and_embeds_with_counts(spans, metric_reader):
     assert metric_reader.total(TOKENS, gen_ai__operation__name="embeddings") == 0
 
 
+@splits_long_documents
 def test_query_is_one_trace_under_the_callers_span(spans, metric_reader):
     index = VectorStoreIndex.from_documents(documents(3, 300))
     engine = index.as_query_engine(similarity_top_k=2)

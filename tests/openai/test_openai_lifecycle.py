@@ -6,13 +6,14 @@ import asyncio
 
 import httpx
 import openai
+import pydantic
 import pytest
 import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from llm_otel.instrumentors.openai import instrument_client, uninstrument_client
-from oai_support import llm_spans
+from oai_support import PARSE_RESOURCES, llm_spans, resource
 
 JOKE = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
 CHAT = "test_chat/test_chat"
@@ -80,6 +81,28 @@ def test_instrument_client_with_global_records_once(cassette, spans, metric_read
     client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
     assert len(llm_spans(spans)) == 1
     assert metric_reader.count("gen_ai.client.operation.duration") == 1
+
+
+class Joke(pydantic.BaseModel):
+    joke: str
+    rating: int
+
+
+@pytest.mark.parametrize("where", PARSE_RESOURCES)
+def test_instrument_client_traces_parse_once(where, instrumentor, cassette, spans):
+    """track_openai's per-client wrappers cover structured output, alone and with the global
+    instrumentor on (then each call is still one span)."""
+    def parse():
+        client = instrument_client(cassette("test_chat_parse/test_parsed_completion").openai_client())
+        return resource(client, where).parse(model="gpt-4o", messages=JOKE, response_format=Joke)
+
+    instrumentor.uninstrument()
+    try:
+        alone = parse()
+    finally:
+        instrumentor.instrument()
+    with_global = parse()
+    assert [s.attributes["gen_ai.response.id"] for s in llm_spans(spans)] == [alone.id, with_global.id]
 
 
 async def test_instrument_client_async_stream(instrumentor, cassette, spans):

@@ -8,8 +8,9 @@ import openai
 import pydantic
 from opentelemetry import trace
 
-from oai_support import content, llm_spans
+from oai_support import content, llm_spans, needs_responses_api
 
+pytestmark = needs_responses_api
 R = "test_responses/"
 
 

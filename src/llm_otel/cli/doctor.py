@@ -8,17 +8,22 @@ variables that may hold secrets (headers, keys, tokens) are never printed.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from importlib import metadata
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from opentelemetry.util._importlib_metadata import entry_points  # group= on Python 3.9 too
+
 Row = Tuple[str, str, str]
 
-_LIBRARIES = ("openai", "langchain-core", "langchain-openai", "llama-index-core", "llama-index-llms-openai")
-_OTEL_PACKAGES = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation",
-                  "opentelemetry-exporter-otlp-proto-grpc", "opentelemetry-exporter-otlp-proto-http")
+_DIST = "llm-otel"
+_LIBRARIES = ("openai", "langchain-core", "langchain-openai", "langgraph", "llama-index-core",
+              "llama-index-llms-openai")
+# the OTLP exporters opentelemetry-exporter-otlp brings, shown for their versions
+_OTEL_EXTRA_PACKAGES = ("opentelemetry-exporter-otlp-proto-grpc", "opentelemetry-exporter-otlp-proto-http")
 _SECRET_WORDS = ("HEADERS", "KEY", "TOKEN", "SECRET", "PASSWORD", "CERTIFICATE")
 _DEFAULT_EXPORTERS = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp"}
 _SIGNAL_GROUPS = {"OTEL_TRACES_EXPORTER": ("traces", "opentelemetry_traces_exporter"),
@@ -33,16 +38,48 @@ def _version(dist: str) -> Optional[str]:
         return None
 
 
+def declared_floors() -> Dict[str, Any]:
+    """The versions llm-otel declares it works with on this Python (a ``packaging``
+    SpecifierSet per project name, every extra's included), read from the installed metadata
+    so that these checks follow pyproject.toml."""
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    declared: Dict[str, Any] = {}
+    for raw in metadata.requires(_DIST) or ():
+        req = Requirement(raw)
+        extra = re.search(r'extra == "([^"]+)"', str(req.marker or ""))
+        if req.name == _DIST or (req.marker and not req.marker.evaluate({"extra": extra.group(1) if extra else ""})):
+            continue
+        declared[req.name] = declared.get(req.name, SpecifierSet()) & req.specifier
+    return declared
+
+
+def _against_floor(dist: str, version: Optional[str], declared: Dict[str, Any]) -> Tuple[bool, str]:
+    """(whether ``version`` meets what llm-otel declares, the detail to show)."""
+    wanted = declared.get(dist)
+    if version is None or not wanted:
+        return True, version or "not installed"
+    if wanted.contains(version, prereleases=True):
+        return True, f"{version} (llm-otel needs {wanted})"
+    return False, f"{version}, but llm-otel needs {wanted}"
+
+
 def check_instrumentation() -> List[Row]:
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
     from llm_otel import instrumentation
 
     rows: List[Row] = []
+    declared = declared_floors()
     for dist in _LIBRARIES:
-        version = _version(dist)
-        rows.append(("info", f"library {dist}", version or "not installed"))
+        meets, detail = _against_floor(dist, _version(dist), declared)
+        rows.append(("info" if meets else "warn", f"library {dist}", detail))
+    disabled = instrumentation.disabled()
     for name in instrumentation.available():
+        if name in disabled:
+            rows.append(("info", f"instrumentor {name}", f"disabled by {instrumentation.DISABLED_ENV}"))
+            continue
         try:
             inst = instrumentation._instrumentor(name)
         except Exception as exc:  # noqa: BLE001 - a broken instrumentor is what we report
@@ -73,19 +110,18 @@ def _show(name: str, value: str) -> str:
 
 def _distro_installed() -> bool:
     """opentelemetry-distro (or another distro) defaults unset exporters to ``otlp``."""
-    from importlib.metadata import entry_points
-
     return any(True for _ in entry_points(group="opentelemetry_distro"))
 
 
 def _exporter_names(env: str) -> List[str]:
+    from llm_otel import local_mode
+
     raw = os.environ.get(env)
     if raw is None:
         if not _distro_installed():
             return []  # the SDK configurator alone installs no exporter for an unset variable
-        raw = _DEFAULT_EXPORTERS[env]
-    names = raw
-    return [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() != "none"]
+        raw = local_mode.defaults(os.environ).get(env, _DEFAULT_EXPORTERS[env])
+    return [n.strip() for n in raw.split(",") if n.strip() and n.strip().lower() != "none"]
 
 
 def _entry_point_name(name: str, signal: str) -> str:
@@ -97,21 +133,25 @@ def _entry_point_name(name: str, signal: str) -> str:
 
 
 def check_sdk() -> List[Row]:
-    from importlib.metadata import entry_points
-
-    from llm_otel import config
+    from llm_otel import config, local_mode
 
     rows: List[Row] = []
-    for dist in _OTEL_PACKAGES:
+    declared = declared_floors()
+    for dist in [name for name in declared if name.startswith("opentelemetry-")]:
         version = _version(dist)
-        status = "ok" if version else ("problem" if dist == "opentelemetry-sdk" else "info")
-        rows.append((status, f"package {dist}", version or "not installed"))
+        meets, detail = _against_floor(dist, version, declared)
+        rows.append(("ok" if version and meets else "problem", f"package {dist}", detail))
+    for dist in _OTEL_EXTRA_PACKAGES:
+        rows.append(("info", f"package {dist}", _version(dist) or "not installed"))
+    local = local_mode.defaults(os.environ)
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         rows.append(("warn", "OTEL_SDK_DISABLED", "true: the SDK records nothing"))
     for env, (signal, group) in _SIGNAL_GROUPS.items():
         names = _exporter_names(env)
         if env in os.environ:
             rows.append(("info", env, os.environ[env]))
+        elif env in local and _distro_installed():
+            rows.append(("info", env, "(unset: none, because the traces exporter is local; set it to export)"))
         elif names:
             rows.append(("info", env, f"(unset: the installed distro defaults to {_DEFAULT_EXPORTERS[env]})"))
         else:

@@ -22,9 +22,14 @@ import sys
 from typing import Any, Callable, Dict, Optional
 
 import wrapt
-from opentelemetry.instrumentation.dependencies import DependencyConflictError, get_dependency_conflicts
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
+
+try:
+    from opentelemetry.instrumentation.dependencies import DependencyConflictError
+except ImportError:  # opentelemetry-instrumentation < 0.53b0: it never asks us to raise one
+    DependencyConflictError = None  # type: ignore[assignment,misc]
 
 from llm_otel.core.forksafe import ForkSafeLock
 

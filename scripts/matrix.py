@@ -1,0 +1,135 @@
+"""Prove the declared range: the core and OpenAI tests on every CPython that llm-otel's
+``requires-python`` admits and this machine has (``.[openai,test]``: the newest openai,
+which LangChain's and LlamaIndex's bounds keep out of the main suite's .venv), once with
+every dependency pinned at its declared lower bound (scripts/floors.py, on the lowest
+Python), and once on an openai release from the middle of the range (1.46-1.91: structured
+output without ``create``, no Responses API).
+
+Run with the interpreter of the project's .venv (scripts/test.sh sets it up; its metadata is
+what floors and ``requires-python`` are read from). Environments are made with uv, installed
+from PyPI into .venv if missing, under .venv-matrix/. A Python the machine lacks is reported,
+not failed. Ends with one ``matrix: N passed, N failed`` line; exits 1 if any run failed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Optional, Tuple
+
+from packaging.specifiers import SpecifierSet
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVS = ROOT / ".venv-matrix"
+TESTS = ["tests/core", "tests/openai"]
+MIDDLE_OPENAI = "1.60.0"
+MINORS = range(9, 16)
+WORKERS = max(1, min(2, os.cpu_count() or 1))  # CI's machine has 2 cores  # CPython 3.9 ... 3.15, as far as requires-python admits them
+_SUMMARY = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+
+
+def uv() -> str:
+    return str(Path(sys.executable).with_name("uv"))
+
+
+def install_uv() -> None:
+    """uv, from PyPI into this environment, if it is not there yet."""
+    if not Path(uv()).exists():
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "uv>=0.5"], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"installing uv failed:\n{done.stderr}")
+
+
+def find_python(minor: int) -> Optional[str]:
+    """This machine's CPython 3.<minor>: the newest pyenv build, else one on PATH (a pyenv
+    shim on PATH may name a version it does not run, so each candidate is asked)."""
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    builds = sorted(glob.glob(f"{pyenv}/versions/3.{minor}.*/bin/python3"),
+                    key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/versions/")[1].split("/")[0])])
+    for candidate in builds[::-1] + [shutil.which(f"python3.{minor}")]:
+        if candidate and subprocess.run([candidate, "-c", f"import sys; sys.exit(sys.version_info[:2] != (3, {minor}))"],
+                                        capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def run_tests(name: str, python: str, target: str, constraints: Optional[Path] = None,
+              extra: Tuple[str, ...] = ()) -> Tuple[str, int, int]:
+    """Make .venv-matrix/<name> with ``python``, install ``target`` (the project with extras)
+    and ``extra``, run the core and OpenAI tests."""
+    started = time.perf_counter()
+    env_dir = ENVS / name
+    shutil.rmtree(env_dir, ignore_errors=True)
+    env_python = str(env_dir / "bin" / "python")
+    # --seed: pip, which tests/core/test_packaging.py builds the wheel with
+    made = subprocess.run([uv(), "venv", "-q", "--seed", "-p", python, str(env_dir)], capture_output=True, text=True)
+    if made.returncode:
+        return f"cannot make a virtualenv with {python}:\n{made.stderr[-2000:]}", 0, 1
+    install = [uv(), "pip", "install", "-q", "-p", env_python, "-e", target, *extra]
+    if constraints:
+        install += ["-c", str(constraints)]
+    done = subprocess.run(install, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        return f"install failed:\n{done.stderr[-3000:]}", 0, 1
+    versions = subprocess.run([env_python, "-c", "import sys, openai, opentelemetry.sdk.version as s; "
+                               "print(sys.version.split()[0], openai.__version__, s.__version__)"],
+                              capture_output=True, text=True).stdout.split()
+    proc = subprocess.run([env_python, "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+                          capture_output=True, text=True)
+    closing = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    counts = {kind.rstrip("s"): int(n) for n, kind in _SUMMARY.findall(closing)}
+    passed, failed = counts.get("passed", 0), counts.get("failed", 0) + counts.get("error", 0)
+    if proc.returncode and not failed:
+        failed = 1
+    label = (f"python {versions[0]}, openai {versions[1]}, opentelemetry-sdk {versions[2]}: " if len(versions) == 3
+             else "")
+    detail = f"{label}{closing.strip('= ')} ({time.perf_counter() - started:.0f} s with the install)"
+    if proc.returncode:
+        detail += "\n" + "\n".join(line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR")))
+    return detail, passed, failed
+
+
+def main() -> int:
+    requires_python = SpecifierSet(metadata.metadata("llm-otel")["Requires-Python"] or "")
+    admitted = [m for m in MINORS if requires_python.contains(f"3.{m}.0")]
+    install_uv()
+    ENVS.mkdir(exist_ok=True)
+    (ENVS / ".gitignore").write_text("*\n")
+    floors = ENVS / "floors.txt"
+    floors.write_text(subprocess.run([sys.executable, str(ROOT / "scripts" / "floors.py")], check=True,
+                                     capture_output=True, text=True).stdout)
+    runs = []
+    for minor in admitted:
+        python = find_python(minor)
+        if python is None:
+            print(f"[3.{minor}] not on this machine: not tested", flush=True)
+            continue
+        runs.append((f"3.{minor}", python, ".[openai,test]", None, ()))
+    if runs:
+        lowest = runs[0][1]
+        runs.append(("floor", lowest, ".[dev]", floors, ()))
+        # [datalib]: this release decodes embeddings with numpy, which it does not require
+        runs.append((f"openai-{MIDDLE_OPENAI}", lowest, ".[openai,test]", None,
+                     (f"openai[datalib]=={MIDDLE_OPENAI}",)))
+    total_passed = total_failed = 0
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each run is one pytest process
+        results = [pool.submit(run_tests, name, python, target, constraints, extra)
+                   for name, python, target, constraints, extra in runs]
+        for (name, *_), result in zip(runs, results):
+            detail, passed, failed = result.result()
+            total_passed, total_failed = total_passed + passed, total_failed + failed
+            print(f"[{name}] {'ok' if not failed else 'FAILED'}: {detail}", flush=True)
+    print(f"matrix: {total_passed} passed, {total_failed} failed")
+    return 1 if total_failed or not runs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
