@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any, Dict, List, Optional
 
 from llm_otel.core import LLMInvocation
@@ -28,9 +29,12 @@ def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
 def _sdk_default_format(options: Any) -> bool:
     """The SDK asks for base64 on the wire when the app chose no format (and decodes it back
     to floats): that is the SDK's transport, not a format the app requested. Its response
-    parser holds the app's own ``encoding_format`` argument, omitted in that case."""
+    parser holds the app's own ``encoding_format`` argument, omitted in that case: a closure
+    cell up to openai 2.x, a ``functools.partial`` keyword from 3.x."""
     try:
         parser = getattr(options, "post_parser", None)
+        if isinstance(parser, functools.partial):
+            return not isinstance(parser.keywords["encoding_format"], str)
         names = parser.__code__.co_freevars
         value = parser.__closure__[names.index("encoding_format")].cell_contents
         return not isinstance(value, str)

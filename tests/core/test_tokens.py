@@ -376,16 +376,15 @@ def test_a_caller_never_waits_for_a_load_that_hangs_on_disk(tmp_path):
 
 def test_warm_up_loads_the_default_encoding_in_the_background(tmp_path):
     result = run_fresh("""
-        start = time.perf_counter()
         tokens.warm_up()
-        warm_up_s = time.perf_counter() - start
+        returned_before_the_load = tokens.encoding("gpt-4o") is None
         deadline = time.time() + 90
         while tokens.encoding("gpt-4o") is None and time.time() < deadline:
             time.sleep(0.01)
-        out(warm_up_s=warm_up_s, name=tokens.encoding("gpt-4o").name,
+        out(returned_before_the_load=returned_before_the_load, name=tokens.encoding("gpt-4o").name,
             unknown_model=repr(tokens.encoding("some-proxy-model")), gpt_4=repr(tokens.encoding("gpt-4")))
     """, tmp_path / "empty-cache")
-    assert result["warm_up_s"] < 0.01
+    assert result["returned_before_the_load"]  # the load runs on its thread, not the caller's
     assert result["name"] == "o200k_base" and result["unknown_model"] == "<Encoding 'o200k_base'>"
     assert result["gpt_4"] == "None"  # cl100k_base is loaded when first asked for
 
