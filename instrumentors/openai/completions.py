@@ -80,10 +80,12 @@ class StreamState:
             index = getattr(choice, "index", None)  # a compatible server may leave it out
             if index is None:
                 index = position
-            if choice.finish_reason is not None:
-                self.reasons[index] = choice.finish_reason
-            if self.keep_text and choice.text:
-                self.texts.setdefault(index, []).append(choice.text)
+            reason = getattr(choice, "finish_reason", None)
+            if reason is not None:
+                self.reasons[index] = reason
+            piece = getattr(choice, "text", None) if self.keep_text else None
+            if piece:
+                self.texts.setdefault(index, []).append(piece)
             else:
                 self.texts.setdefault(index, [])
 
