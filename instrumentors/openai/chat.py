@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 from llm_otel.core import LLMInvocation
 
-from .utils import cache_write, data_url_part, file_part, get, integer, new_invocation, output_type, \
+from .utils import cache_write, choice_order, data_url_part, file_part, get, integer, new_invocation, output_type, \
     parse_arguments, response_extras, stop_sequences, text, text_part
 
 OPERATION = "chat"
@@ -282,15 +282,11 @@ class StreamState:
             inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        ordered = [self.choices[i] for i in sorted(self.choices, key=_index_key)]
+        ordered = [self.choices[i] for i in sorted(self.choices, key=choice_order)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason is not None]
         inv.finish_reasons = reasons or None
         usage(inv, self.usage)
         inv.set_output(ordered, _stream_output)
-
-
-def _index_key(index: Any) -> Any:
-    return (0, index) if isinstance(index, int) else (1, str(index))
 
 
 def _stream_output(choices: List[_Choice], inv: LLMInvocation) -> None:

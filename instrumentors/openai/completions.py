@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 from llm_otel.core import LLMInvocation
 
-from .utils import get, integer, new_invocation, response_extras, stop_sequences, text_part
+from .utils import choice_order, get, integer, new_invocation, response_extras, stop_sequences, text_part
 
 OPERATION = "text_completion"
 
@@ -99,7 +99,7 @@ class StreamState:
             inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        indexes = sorted(set(self.texts) | set(self.reasons), key=lambda i: (0, i) if isinstance(i, int) else (1, str(i)))
+        indexes = sorted(set(self.texts) | set(self.reasons), key=choice_order)
         inv.finish_reasons = [self.reasons[i] for i in indexes if i in self.reasons] or None
         _usage(inv, self.usage)
         outputs = [("".join(self.texts.get(i, ())), self.reasons.get(i, "error")) for i in indexes]

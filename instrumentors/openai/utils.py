@@ -134,6 +134,11 @@ def response_extras(inv: LLMInvocation, response: Any) -> None:
         inv.provider_extras["response.system_fingerprint"] = fingerprint
 
 
+def choice_order(index: Any) -> Any:
+    """Sort key of streamed choices: by index, a missing (None) index last."""
+    return (0, index) if isinstance(index, int) else (1, str(index))
+
+
 def text_part(content: str) -> Dict[str, Any]:
     return {"type": "text", "content": content}
 

@@ -266,5 +266,6 @@ def test_our_failure_never_breaks_the_call(cassette, spans, monkeypatch, caplog)
     stream = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, stream=True)
     assert len(list(stream)) > 3  # every chunk still reaches the caller
     plain = cassette(CHAT).openai_client()
-    assert plain.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE).id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
+    result = plain.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
+    assert result.id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
     assert len(llm_spans(spans)) == 2  # both still ended

@@ -39,7 +39,8 @@ def test_responses_request_params_and_content(cassette, spans, capture_content):
                                        temperature=0.7, top_p=0.9)
     [span] = llm_spans(spans)
     a = span.attributes
-    assert (a["gen_ai.request.max_tokens"], a["gen_ai.request.temperature"], a["gen_ai.request.top_p"]) == (100, 0.7, 0.9)
+    assert (a["gen_ai.request.max_tokens"], a["gen_ai.request.temperature"],
+            a["gen_ai.request.top_p"]) == (100, 0.7, 0.9)
     assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Answer briefly."}]
     assert content(span, "gen_ai.input.messages") == [
         {"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}]

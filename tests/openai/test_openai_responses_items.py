@@ -40,7 +40,8 @@ def test_server_tools_are_server_tool_calls(spans, capture_content):
     [out] = content(span, "gen_ai.output.messages")
     assert out["role"] == "assistant" and out["finish_reason"] == "stop"
     calls = [p for p in out["parts"] if p["type"] == "server_tool_call"]
-    results = {p["id"]: p["server_tool_call_response"] for p in out["parts"] if p["type"] == "server_tool_call_response"}
+    results = {p["id"]: p["server_tool_call_response"] for p in out["parts"]
+               if p["type"] == "server_tool_call_response"}
     assert [(c["id"], c["name"], c["server_tool_call"]["type"]) for c in calls] == [
         (rb.WEB_SEARCH["id"], "web_search", "web_search"), (rb.FILE_SEARCH["id"], "file_search", "file_search"),
         (rb.CODE_INTERPRETER["id"], "code_interpreter", "code_interpreter"),
@@ -53,7 +54,8 @@ def test_server_tools_are_server_tool_calls(spans, capture_content):
     assert results[rb.FILE_SEARCH["id"]]["results"][0]["file_id"] == "file-2dtbBZdjtDKS8eqWxqbgDi"
     assert code == {"type": "code_interpreter", "code": "print(10 + 20)",
                     "container_id": rb.CODE_INTERPRETER["container_id"]}
-    assert results[rb.CODE_INTERPRETER["id"]] == {"type": "code_interpreter", "outputs": [{"type": "logs", "logs": "30"}]}
+    assert results[rb.CODE_INTERPRETER["id"]] == {"type": "code_interpreter",
+                                                  "outputs": [{"type": "logs", "logs": "30"}]}
     image = results[rb.IMAGE_GENERATION["id"]]["result"]
     assert (image["type"], image["modality"]) == ("blob", "image")
     assert image["content"].startswith("[image omitted")  # images are kept only when asked for
