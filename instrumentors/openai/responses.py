@@ -291,6 +291,8 @@ class StreamState:
             self.created = event.response
         elif kind == "error":
             self.error = getattr(event, "code", None) or "error"
+        elif kind is None and getattr(event, "event", None) == "error":  # SDKs before 1.7x: wrapped
+            self.error = get(getattr(event, "data", None), "code") or "error"
 
     @property
     def complete(self) -> bool:

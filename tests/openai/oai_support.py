@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator, List, Tuple
 from urllib.parse import urlsplit
 
+import httpx
 import openai
 import pytest
 
@@ -100,7 +101,13 @@ def local_server(answer: Callable[[str, str, Any], Reply]) -> Iterator[Served]:
 def client_for(served: Served, async_: bool = False, **kwargs: Any) -> Any:
     """An ``OpenAI`` / ``AsyncOpenAI`` client of the local server (no retries)."""
     cls = openai.AsyncOpenAI if async_ else openai.OpenAI
-    return cls(api_key="sk-test-not-a-real-key", base_url=served.url + "/v1", max_retries=0, **kwargs)
+    return cls(api_key="sk-test-not-a-real-key", base_url=served.url + "/v1", max_retries=0,
+               http_client=http_client(async_), **kwargs)
+
+
+def http_client(async_: bool = False) -> Any:
+    """An httpx client of our own: SDKs before 1.55.3 build theirs with an argument httpx 0.28 dropped."""
+    return httpx.AsyncClient() if async_ else httpx.Client()
 
 
 def needs_sdk(module: str, reason: str) -> None:

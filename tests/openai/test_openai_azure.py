@@ -8,7 +8,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from oai_support import json_reply, llm_spans, local_server, needs_sdk
+from oai_support import http_client, json_reply, llm_spans, local_server, needs_sdk
 
 API_VERSION = "2024-10-21"
 JOKE = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
@@ -32,7 +32,7 @@ def azure(cassette):
 def _client(served, async_=False, **kwargs):
     cls = openai.AsyncAzureOpenAI if async_ else openai.AzureOpenAI
     return cls(azure_endpoint=served.url, api_key="0123456789abcdef0123456789abcdef", api_version=API_VERSION,
-               max_retries=0, **kwargs)
+               max_retries=0, http_client=http_client(async_), **kwargs)
 
 
 def _no_azure_keys(span):

@@ -4,10 +4,14 @@ compaction, instructions; request attributes of the Responses API."""
 
 from __future__ import annotations
 
+import gc
+
+import openai
 import pytest
+from opentelemetry.trace import StatusCode
 
 import responses_bodies as rb
-from oai_support import client_for, content, json_reply, llm_spans, local_server, needs_sdk
+from oai_support import client_for, content, json_reply, llm_spans, local_server, needs_sdk, sse_reply
 
 needs_sdk("responses", "no Responses API")
 
@@ -189,7 +193,7 @@ def test_compaction_item_marks_the_conversation_compacted(cassette, spans, captu
 def test_request_attributes(cassette, spans):
     client = cassette("test_responses/test_responses_reasoning").openai_client()
     client.responses.create(model="gpt-5-nano", input="Count r's in strawberry", reasoning={"effort": "low"},
-                            previous_response_id="resp_previous123", service_tier="auto")
+                            previous_response_id="resp_previous123", extra_body={"service_tier": "auto"})
     [span] = llm_spans(spans)
     a = span.attributes
     assert a["gen_ai.request.reasoning.level"] == "low"
@@ -225,6 +229,8 @@ def test_with_raw_response_parse(cassette, spans):
         age: int
 
     client = cassette("test_responses/test_responses_parse").openai_client()
+    if not hasattr(client.responses.with_raw_response, "parse"):
+        pytest.skip(f"openai {openai.__version__}: no responses.parse")
     raw = client.responses.with_raw_response.parse(model="gpt-4.1-nano", input="Extract: Alice is 30 years old.",
                                                    text_format=Person)
     parsed = raw.parse()
@@ -253,3 +259,37 @@ def test_request_content_kept_when_the_call_fails(spans, capture_content):
         assert content(span, "gen_ai.input.messages") == [
             {"role": "user", "parts": [{"type": "text", "content": "What is 2+2?"}]}]
     assert content(responses_span, "gen_ai.system_instructions") == [{"type": "text", "content": "Be brief."}]
+
+
+def test_responses_stream_error_event(spans, metric_reader):
+    """An ``error`` event ends the stream without an exception: the span carries its code."""
+    events = rb.event_stream(rb.response([]), deltas=["Hel"])[:-1] + [("error", {
+        "type": "error", "code": "rate_limit_exceeded", "message": "Slow down", "param": None,
+        "sequence_number": 2})]
+    with local_server(lambda method, path, body: sse_reply(events)) as served:
+        kinds = [e.type for e in client_for(served).responses.create(model="gpt-4.1-nano", input="hi", stream=True)]
+    assert kinds[:2] == ["response.created", "response.output_text.delta"] and len(kinds) == 3
+    [span] = llm_spans(spans)
+    assert span.attributes["error.type"] == "rate_limit_exceeded"
+    assert span.status.status_code is StatusCode.ERROR
+    assert "llm_otel.stream.closed_early" not in span.attributes  # it ended: in an error
+    assert metric_reader.count("gen_ai.client.operation.duration", error__type="rate_limit_exceeded") == 1
+
+
+def test_responses_stream_abandoned_ends_in_error(cassette, spans, capture_content):
+    client = cassette("test_responses/test_responses_streaming").openai_client()
+    stream = client.responses.create(model="gpt-4.1-nano", stream=True,
+                                     input="Tell me a three sentence bedtime story about a unicorn.")
+    deltas = []
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            deltas.append(event.delta)
+            if len(deltas) == 3:
+                break
+    del stream, event
+    gc.collect()
+    [span] = llm_spans(spans)
+    assert span.attributes["llm_otel.run.abandoned"] is True
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert content(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "".join(deltas)}], "finish_reason": "error"}]

@@ -36,8 +36,10 @@ def _ended_at_exit(spans, metric_reader, counted, started_ns, left_ns):
 
 
 def _helper(client, api):
-    if api == "chat":
-        return client.chat.completions.stream(model="gpt-3.5-turbo", messages=JOKE)
+    if api == "chat":  # out of beta in openai 1.92
+        completions = client.chat.completions
+        stream = getattr(completions, "stream", None) or client.beta.chat.completions.stream
+        return stream(model="gpt-3.5-turbo", messages=JOKE)
     return client.responses.stream(model="gpt-4.1-nano", input="Count to 5")
 
 
