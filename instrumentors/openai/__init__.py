@@ -3,8 +3,9 @@
 Every API request of the SDK goes through the client's ``request``; wrapping it (on the
 classes for ``instrument()``, on one client for :func:`instrument_client`) traces chat
 completions (incl. ``parse`` and streams), legacy completions, embeddings and the
-Responses API on every path the SDK offers. :mod:`.patch` holds the wrapper; the
-extractor modules turn bodies and responses into records, which the core records.
+Responses API (incl. ``retrieve``) on every path the SDK offers. :mod:`.request` holds the
+wrapper and routes each request by its path to an extractor module, which turns the body
+and the response into a record; the core records it.
 Nothing here imports ``openai`` until instrumentation starts.
 """
 

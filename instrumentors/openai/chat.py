@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 
 from llm_otel.core import LLMInvocation
 
-from .utils import get, integer, new_invocation, output_type, parse_arguments, response_extras, stop_sequences, \
-    text_part
+from .utils import cache_write, choice_order, data_url_part, file_part, get, integer, new_invocation, output_type, \
+    parse_arguments, response_extras, stop_sequences, text, text_part
 
 OPERATION = "chat"
 
@@ -23,6 +23,8 @@ def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
     inv.stop_sequences = stop_sequences(get(body, "stop"))
     inv.choice_count = integer(get(body, "n"))
     inv.output_type = output_type(get(body, "response_format"))
+    inv.reasoning_level = text(get(body, "reasoning_effort"))
+    inv.provider_extras["api.type"] = "chat_completions"
     inv.usage_expected = not inv.stream or bool(get(get(body, "stream_options"), "include_usage"))
     inv.set_input(body, input_content)
     return inv
@@ -48,29 +50,19 @@ def _content_parts(content: Any) -> List[Dict[str, Any]]:
             parts.append(text_part(get(item, "refusal") or ""))
         elif kind == "image_url":
             image = get(item, "image_url")
-            parts.append(_uri_part(get(image, "url"), "image"))
+            parts.append(data_url_part(get(image, "url"), "image"))
         elif kind == "input_audio":
             audio = get(item, "input_audio")
             fmt = get(audio, "format")
             parts.append({"type": "blob", "modality": "audio",
                           "mime_type": f"audio/{fmt}" if fmt else None, "content": get(audio, "data")})
         elif kind == "file":
-            file = get(item, "file")
-            parts.append({"type": "file", "modality": "file", "file_id": get(file, "file_id"),
-                          "filename": get(file, "filename")})
+            parts.append(file_part(get(item, "file")))
         elif isinstance(item, str):
             parts.append(text_part(item))
         else:
             parts.append({"type": str(kind)})
     return parts
-
-
-def _uri_part(url: Any, modality: str) -> Dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        header, _, data = url.partition(",")
-        mime = header[5:].split(";", 1)[0] or None
-        return {"type": "blob", "modality": modality, "mime_type": mime, "content": data}
-    return {"type": "uri", "modality": modality, "uri": url}
 
 
 def _tool_call_parts(tool_calls: Any) -> List[Dict[str, Any]]:
@@ -182,8 +174,18 @@ def usage(inv: LLMInvocation, usage: Any) -> None:
         return
     inv.input_tokens = integer(get(usage, "prompt_tokens"))
     inv.output_tokens = integer(get(usage, "completion_tokens"))
-    inv.cache_read_input_tokens = integer(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
-    inv.reasoning_output_tokens = integer(get(get(usage, "completion_tokens_details"), "reasoning_tokens"))
+    prompt, completion = get(usage, "prompt_tokens_details"), get(usage, "completion_tokens_details")
+    inv.cache_read_input_tokens = integer(get(prompt, "cached_tokens"))
+    inv.cache_creation_input_tokens = cache_write(usage, prompt)
+    inv.reasoning_output_tokens = integer(get(completion, "reasoning_tokens"))
+    inv.audio_input_tokens = nonzero(get(prompt, "audio_tokens"))
+    inv.audio_output_tokens = nonzero(get(completion, "audio_tokens"))
+
+
+def nonzero(value: Any) -> Optional[int]:
+    """Audio token counts only for calls that had audio (the API reports 0 on every other)."""
+    count = integer(value)
+    return count if count else None
 
 
 def output_message(message: Any, finish_reason: Any) -> Dict[str, Any]:
@@ -237,22 +239,23 @@ class StreamState:
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
-            reason = choice.finish_reason
+            reason = getattr(choice, "finish_reason", None)  # a compatible server may leave fields out
             if reason is not None:
                 state.finish_reason = reason
-            delta = choice.delta
+            delta = getattr(choice, "delta", None)
             if delta is None:
                 continue
             if self.keep_text:
-                text = delta.content
-                if text:
-                    state.text.append(text)
+                piece = getattr(delta, "content", None)
+                if piece:
+                    state.text.append(piece)
                 refusal = getattr(delta, "refusal", None)
                 if refusal:
                     state.refusal.append(refusal)
-                if delta.role and state.role is None:
-                    state.role = delta.role
-            tool_calls = delta.tool_calls
+                role = getattr(delta, "role", None)
+                if role and state.role is None:
+                    state.role = role
+            tool_calls = getattr(delta, "tool_calls", None)
             if tool_calls:
                 for call in tool_calls:
                     entry = state.tool_calls.get(call.index)
@@ -279,15 +282,11 @@ class StreamState:
             inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        ordered = [self.choices[i] for i in sorted(self.choices, key=_index_key)]
+        ordered = [self.choices[i] for i in sorted(self.choices, key=choice_order)]
         reasons = [c.finish_reason for c in ordered if c.finish_reason is not None]
         inv.finish_reasons = reasons or None
         usage(inv, self.usage)
         inv.set_output(ordered, _stream_output)
-
-
-def _index_key(index: Any) -> Any:
-    return (0, index) if isinstance(index, int) else (1, str(index))
 
 
 def _stream_output(choices: List[_Choice], inv: LLMInvocation) -> None:

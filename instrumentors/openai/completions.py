@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 from llm_otel.core import LLMInvocation
 
-from .utils import get, integer, new_invocation, response_extras, stop_sequences, text_part
+from .utils import choice_order, get, integer, new_invocation, response_extras, stop_sequences, text_part
 
 OPERATION = "text_completion"
 
@@ -80,10 +80,12 @@ class StreamState:
             index = getattr(choice, "index", None)  # a compatible server may leave it out
             if index is None:
                 index = position
-            if choice.finish_reason is not None:
-                self.reasons[index] = choice.finish_reason
-            if self.keep_text and choice.text:
-                self.texts.setdefault(index, []).append(choice.text)
+            reason = getattr(choice, "finish_reason", None)
+            if reason is not None:
+                self.reasons[index] = reason
+            piece = getattr(choice, "text", None) if self.keep_text else None
+            if piece:
+                self.texts.setdefault(index, []).append(piece)
             else:
                 self.texts.setdefault(index, [])
 
@@ -97,7 +99,7 @@ class StreamState:
             inv.response_model = getattr(self.first, "model", None)
         if self.last is not None:
             response_extras(inv, self.last)
-        indexes = sorted(set(self.texts) | set(self.reasons), key=lambda i: (0, i) if isinstance(i, int) else (1, str(i)))
+        indexes = sorted(set(self.texts) | set(self.reasons), key=choice_order)
         inv.finish_reasons = [self.reasons[i] for i in indexes if i in self.reasons] or None
         _usage(inv, self.usage)
         outputs = [("".join(self.texts.get(i, ())), self.reasons.get(i, "error")) for i in indexes]

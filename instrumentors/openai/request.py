@@ -9,7 +9,7 @@ caches per client with the method bound at first use), ``with_options`` copies a
 every parameter sent is seen.
 
 An *endpoint* (a small extractor module: :mod:`.chat`, :mod:`.completions`,
-:mod:`.embeddings`, :mod:`.responses`) supplies ``start(client, body, options)`` -> record,
+:mod:`.embeddings`, :mod:`.responses`, :mod:`.retrieve`) supplies ``start(client, body, options)`` -> record,
 ``end(record, result)`` and a ``StreamState`` class; the wrapper does the rest: the SDK call
 inside the operation's context, errors passed through unchanged, streams proxied, raw
 responses read without being consumed.
@@ -48,6 +48,7 @@ _ROUTES: Dict[Tuple[str, str], str] = {
     ("post", "/embeddings"): "embeddings",
     ("post", "/responses"): "responses",
 }
+_RESPONSE_PREFIX = "/responses/"  # GET /responses/{id}: retrieve
 _endpoints: Dict[str, Any] = {}
 
 
@@ -64,7 +65,11 @@ class Binding:
 def _route(options: Any) -> Any:
     """The endpoint module for a request, or None for calls that are not traced."""
     try:
-        name = _ROUTES.get((options.method.lower(), options.url))
+        method, url = options.method.lower(), options.url
+        name = _ROUTES.get((method, url))
+        if name is None and method == "get" and url.startswith(_RESPONSE_PREFIX) \
+                and "/" not in url[len(_RESPONSE_PREFIX):]:
+            name = "retrieve"
     except Exception:  # noqa: BLE001 - not the options object we know
         return None
     if name is None:
@@ -76,7 +81,10 @@ def _route(options: Any) -> Any:
 
 
 def _body(options: Any) -> Optional[Dict[str, Any]]:
+    """What the API receives: the JSON body (plus ``extra_body``); a GET's query."""
     body = getattr(options, "json_data", None)
+    if body is None and options.method.lower() == "get":
+        body = getattr(options, "params", None) or {}
     if not isinstance(body, dict):
         return None
     extra = getattr(options, "extra_json", None)  # extra_body=...: sent as part of the body

@@ -116,9 +116,10 @@ def new_invocation(operation: str, client: Any, body: Dict[str, Any]) -> LLMInvo
     inv.seed = integer(get(body, "seed"))
     inv.frequency_penalty = number(get(body, "frequency_penalty"))
     inv.presence_penalty = number(get(body, "presence_penalty"))
+    inv.top_k = integer(get(body, "top_k"))  # OpenAI has none; compatible servers may take it
     inv.stream = get(body, "stream") is True
     tier = get(body, "service_tier")
-    if isinstance(tier, str):
+    if isinstance(tier, str) and tier != "auto":  # "auto" is the default: no choice was made
         inv.provider_extras["request.service_tier"] = tier
     return inv
 
@@ -133,5 +134,57 @@ def response_extras(inv: LLMInvocation, response: Any) -> None:
         inv.provider_extras["response.system_fingerprint"] = fingerprint
 
 
+def choice_order(index: Any) -> Any:
+    """Sort key of streamed choices: by index, a missing (None) index last."""
+    return (0, index) if isinstance(index, int) else (1, str(index))
+
+
 def text_part(content: str) -> Dict[str, Any]:
     return {"type": "text", "content": content}
+
+
+def data_url_part(url: Any, modality: str) -> Dict[str, Any]:
+    """A ``data:`` URL as an inline ``blob`` part, any other URL as a ``uri`` part."""
+    if isinstance(url, str) and url.startswith("data:"):
+        header, _, data = url.partition(",")
+        return {"type": "blob", "modality": modality, "mime_type": header[5:].split(";", 1)[0] or None,
+                "content": data}
+    return {"type": "uri", "modality": modality, "uri": url}
+
+
+def file_part(file: Any) -> Dict[str, Any]:
+    """A document: an uploaded file by its id, else its inline data (``file_data``, a data
+    URL) or, for the Responses API, its ``file_url``."""
+    file_id = get(file, "file_id")
+    if file_id is not None:
+        return {"type": "file", "modality": "document", "file_id": file_id, "filename": get(file, "filename")}
+    data = get(file, "file_data")
+    if isinstance(data, str):
+        part = data_url_part(data, "document") if data.startswith("data:") else {
+            "type": "blob", "modality": "document", "content": data}
+    else:
+        part = {"type": "uri", "modality": "document", "uri": get(file, "file_url")}
+    part["filename"] = get(file, "filename")
+    return part
+
+
+def cache_write(usage: Any, details: Any) -> Optional[int]:
+    """Input tokens written to the prompt cache: the API's ``cache_write_tokens`` detail, or
+    ``cache_creation_input_tokens`` as compatible servers relaying Anthropic report it."""
+    written = integer(get(details, "cache_write_tokens"))
+    return written if written is not None else integer(get(usage, "cache_creation_input_tokens"))
+
+
+def plain(value: Any) -> Any:
+    """SDK models (and request dicts holding them) as plain JSON-like data, for content:
+    only the fields the API sent or the app gave."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if v is not None and not isinstance(v, _SENTINELS)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    to_dict = getattr(value, "to_dict", None)  # openai.BaseModel
+    if callable(to_dict):
+        return to_dict()
+    return str(value)

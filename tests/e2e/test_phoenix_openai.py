@@ -7,6 +7,7 @@ served (response ids, token usage): names, parents, GenAI attributes, content op
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import pytest
@@ -74,6 +75,9 @@ def test_genai_attributes_match_what_was_served(exported, standin):
         assert list(attrs["gen_ai.response.finish_reasons"]) == [response["choices"][0]["finish_reason"]]
         assert attrs["server.address"] == "127.0.0.1"
         assert attrs["server.port"] == standin.port
+        assert attrs["openai.api.type"] == "chat_completions"
+        assert attrs["openai.response.system_fingerprint"] == response["system_fingerprint"]
+        assert attrs["openai.response.service_tier"] == response["service_tier"]
         assert "gen_ai.usage.estimated" not in attrs and not attrs.get("llm_otel.usage.estimated")
     by_root = _by_root_name(spans)
     chat = by_root["example chat"][0]["attributes"]
@@ -96,12 +100,25 @@ def test_message_content_only_when_opted_in(exported):
     protocol, spans, _ = exported
     chat = _by_root_name(spans)["example chat"][0]["attributes"]
     if protocol == "http/protobuf":  # this run set OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+        # the system message is part of the chat's history: an input message, role kept
+        assert [m["role"] for m in _messages(chat["gen_ai.input.messages"])] == ["system", "user"]
         assert "Name one use of OpenTelemetry." in str(chat["gen_ai.input.messages"])
+        assert "gen_ai.system_instructions" not in chat
         assert "Stand-in answer" in str(chat["gen_ai.output.messages"])
+        tool_turn = _by_root_name(spans)["example weather agent"][1]["attributes"]
+        history = _messages(tool_turn["gen_ai.input.messages"])
+        [call] = [p for m in history for p in m["parts"] if p["type"] == "tool_call"]
+        [result] = [p for m in history if m["role"] == "tool" for p in m["parts"]]
+        assert call["name"] == "get_weather" and result["id"] == call["id"]  # the call id links them
     else:
         assert not any(k in chat for k in ("gen_ai.input.messages", "gen_ai.output.messages",
                                            "gen_ai.system_instructions"))
     assert all("standin-no-key" not in str(s["attributes"]) for s in spans)  # never the API key
+
+
+def _messages(value):
+    """Phoenix returns a JSON string attribute as it was sent (or already parsed)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _by_root_name(spans):

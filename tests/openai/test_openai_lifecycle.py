@@ -289,5 +289,63 @@ def test_our_failure_never_breaks_the_call(cassette, spans, monkeypatch, caplog)
     stream = client.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE, stream=True)
     assert len(list(stream)) > 3  # every chunk still reaches the caller
     plain = cassette(CHAT).openai_client()
-    assert plain.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE).id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
+    result = plain.chat.completions.create(model="gpt-3.5-turbo", messages=JOKE)
+    assert result.id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
     assert len(llm_spans(spans)) == 2  # both still ended
+
+
+# ---- views the SDK caches per client: traced exactly while instrumented ---------------------
+
+
+def _through_view(client, view):
+    resource = client.chat.completions
+    if view == "with_raw_response":
+        return getattr(resource, view).create(model="gpt-3.5-turbo", messages=JOKE).parse()
+    with getattr(resource, view).create(model="gpt-3.5-turbo", messages=JOKE) as response:
+        return response.parse()
+
+
+@pytest.mark.parametrize("view", ["with_raw_response", "with_streaming_response"])
+def test_cached_views_follow_instrument_and_uninstrument(instrumentor, cassette, spans, view):
+    """The SDK caches ``with_raw_response`` / ``with_streaming_response`` per client with the
+    method bound at first use: a view made before instrument() is traced after it, and one
+    used while instrumented is untraced after uninstrument()."""
+    instrumentor.uninstrument()
+    try:
+        client = cassette(CHAT).openai_client()
+        cached = getattr(client.chat.completions, view)
+        _through_view(client, view)
+        assert llm_spans(spans) == []
+        instrumentor.instrument()
+        assert getattr(client.chat.completions, view) is cached  # the very view made before
+        result = _through_view(client, view)
+        [span] = llm_spans(spans)
+        assert span.attributes["gen_ai.response.id"] == result.id
+        instrumentor.uninstrument()
+        _through_view(client, view)
+        assert len(llm_spans(spans)) == 1
+    finally:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def test_langchain_chat_openai_made_before_instrument(instrumentor, cassette, spans):
+    """LangChain's ChatOpenAI calls the SDK through ``with_raw_response`` on every request."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    instrumentor.uninstrument()
+    try:
+        cas = cassette(CHAT)
+        model = langchain_openai.ChatOpenAI(model="gpt-3.5-turbo", api_key="sk-test-not-a-real-key", max_retries=0,
+                                            http_client=httpx.Client(transport=cas.transport()))
+        model.invoke("Tell me a joke about opentelemetry")
+        assert llm_spans(spans) == []
+        instrumentor.instrument()
+        reply = model.invoke("Tell me a joke about opentelemetry")
+        [span] = llm_spans(spans)
+        assert span.attributes["gen_ai.response.id"] == reply.response_metadata["id"]
+        instrumentor.uninstrument()
+        model.invoke("Tell me a joke about opentelemetry")
+        assert len(llm_spans(spans)) == 1
+    finally:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()

@@ -7,6 +7,7 @@ import json
 import openai
 import pydantic
 from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 
 from oai_support import content, llm_spans, needs_responses_api
 
@@ -37,7 +38,8 @@ def test_responses_request_params_and_content(cassette, spans, capture_content):
                                        temperature=0.7, top_p=0.9)
     [span] = llm_spans(spans)
     a = span.attributes
-    assert (a["gen_ai.request.max_tokens"], a["gen_ai.request.temperature"], a["gen_ai.request.top_p"]) == (100, 0.7, 0.9)
+    assert (a["gen_ai.request.max_tokens"], a["gen_ai.request.temperature"],
+            a["gen_ai.request.top_p"]) == (100, 0.7, 0.9)
     assert content(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Answer briefly."}]
     assert content(span, "gen_ai.input.messages") == [
         {"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}]
@@ -94,7 +96,7 @@ def test_responses_reasoning_tokens(cassette, spans):
     a = span.attributes
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (11, 327)
     assert a["gen_ai.usage.reasoning.output_tokens"] == 320
-    assert a["openai.request.reasoning_effort"] == "low"
+    assert a["gen_ai.request.reasoning.level"] == "low"
 
 
 class Person(pydantic.BaseModel):
@@ -209,6 +211,7 @@ def test_responses_failed_stream_event(spans):
     [span] = llm_spans(spans)
     assert span.attributes["gen_ai.response.id"] == "resp_failed1"
     assert span.attributes["error.type"] == "server_error"
+    assert span.status.status_code is StatusCode.ERROR  # any error.type is an error
     assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("error",)
 
 
@@ -224,3 +227,4 @@ def test_responses_over_real_http_compatible_base_url(cassette, spans):
     port = int(base_url.rsplit(":", 1)[1].split("/")[0])
     assert (span.attributes["server.address"], span.attributes["server.port"]) == ("127.0.0.1", port)
     assert span.attributes["gen_ai.response.id"] == response.id
+

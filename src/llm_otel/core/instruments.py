@@ -78,9 +78,10 @@ class Instruments:
                     description="Input tokens of an embeddings operation",
                     explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS),
             }
-            for name, _field in _USAGE_COUNTERS:
-                latest[name] = meter.create_counter(sc.LATEST_METRIC_USAGE_PREFIX + name, unit="{token}",
-                                                    description=f"Tokens used: {name.replace('_', ' ')}")
+            for name, _field in _USAGE_COUNTERS:  # keyed apart from the token histograms above
+                latest["usage." + name] = meter.create_counter(
+                    sc.LATEST_METRIC_USAGE_PREFIX + name, unit="{token}",
+                    description=f"Tokens used: {name.replace('_', ' ')}")
             self._latest = latest
         return self._latest
 
@@ -123,7 +124,7 @@ class Instruments:
             value = input_tokens if field == "input_tokens" else output_tokens if field == "output_tokens" \
                 else getattr(inv, field)
             if value is not None or field in ("input_tokens", "output_tokens"):
-                latest[name].add(value or 0, counted)
+                latest["usage." + name].add(value or 0, counted)
         chunk_attrs = {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE}
         self._chunks(op, chunk_attrs, latest["first_chunk"], latest["per_chunk"])
 
