@@ -38,9 +38,12 @@ class DropExporter(SpanExporter):
 
     def __init__(self) -> None:
         self.count = 0
+        self.kept: Optional[List[Any]] = None  # a list while the spans of one call are wanted
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         self.count += len(spans)
+        if self.kept is not None:
+            self.kept.extend(spans)
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -115,6 +118,8 @@ class Workloads:
         self.chat_kwargs = dict(model=CHAT_MODEL, messages=MESSAGES, temperature=0.7, max_tokens=100)
         self._chain: Any = None
         self._query_engine: Any = None
+        self._fake_chain: Any = None
+        self._mock_engine: Any = None
         self._resources: List[Any] = []
 
     # openai
@@ -183,8 +188,93 @@ class Workloads:
     def llamaindex(self) -> None:
         self.llamaindex_engine().query("Which signals does OpenTelemetry have?")
 
+    # frameworks on their own fakes: what llm-otel's framework spans cost, no SDK call underneath
+    def langchain_fake_chain(self) -> Any:
+        if self._fake_chain is None:
+            from langchain_core.language_models.fake_chat_models import FakeListChatModel
+            from langchain_core.output_parsers import StrOutputParser
+            from langchain_core.prompts import ChatPromptTemplate
+
+            prompt = ChatPromptTemplate.from_messages([("system", "You are a terse assistant."),
+                                                       ("user", "Tell me a short joke about {topic}.")])
+            model = FakeListChatModel(responses=[" ".join(responses.WORDS[:20])])
+            self._fake_chain = prompt | model | StrOutputParser()
+        return self._fake_chain
+
+    def langchain_fake(self) -> None:
+        self.langchain_fake_chain().invoke({"topic": "OpenTelemetry"})
+
+    def llamaindex_mock_engine(self) -> Any:
+        if self._mock_engine is None:
+            from llama_index.core import Document, VectorStoreIndex
+            from llama_index.core.embeddings import MockEmbedding
+            from llama_index.core.llms import MockLLM
+
+            docs = [Document(text=f"Document {i}: spans, metrics and logs are OpenTelemetry signals. " * 3)
+                    for i in range(4)]
+            index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+            self._mock_engine = index.as_query_engine(llm=MockLLM(max_tokens=40), similarity_top_k=2)
+        return self._mock_engine
+
+    def llamaindex_mock(self) -> None:
+        self.llamaindex_mock_engine().query("Which signals does OpenTelemetry have?")
+
+    def with_noop_handlers(self, case: str) -> Callable[[], None]:
+        """The case with a callback handler that does nothing registered the way llm-otel
+        registers its own: what the framework itself spends dispatching to any handler."""
+        if case == "langchain_fake":
+            from langchain_core.callbacks import BaseCallbackHandler
+
+            class Noop(BaseCallbackHandler):
+                run_inline = True  # as llm-otel's handler
+
+            config = {"callbacks": [Noop()]}
+            chain = self.langchain_fake_chain()
+            return lambda: chain.invoke({"topic": "OpenTelemetry"}, config=config)
+        if case == "llamaindex_mock":
+            from llama_index.core.instrumentation import get_dispatcher
+            from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+            from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+
+            class NoopSpans(BaseSpanHandler):  # type: ignore[misc,type-arg]
+                def span_enter(self, *args: Any, **kwargs: Any) -> None:
+                    pass
+
+                def span_exit(self, *args: Any, **kwargs: Any) -> None:
+                    pass
+
+                def span_drop(self, *args: Any, **kwargs: Any) -> None:
+                    pass
+
+                def new_span(self, *args: Any, **kwargs: Any) -> None:
+                    return None
+
+                def prepare_to_exit_span(self, *args: Any, **kwargs: Any) -> None:
+                    return None
+
+                def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
+                    return None
+
+            class NoopEvents(BaseEventHandler):  # type: ignore[misc]
+                def handle(self, event: Any, **kwargs: Any) -> None:
+                    pass
+
+            dispatcher, spans, events = get_dispatcher(), NoopSpans(), NoopEvents()
+
+            def run() -> None:
+                dispatcher.span_handlers.append(spans)
+                dispatcher.event_handlers.append(events)
+                try:
+                    self.llamaindex_mock()
+                finally:
+                    dispatcher.span_handlers.remove(spans)
+                    dispatcher.event_handlers.remove(events)
+            return run
+        raise ValueError(case)
+
 
 CASES = ["chat", "stream", "stream_no_usage", "stream_long", "embeddings", "langchain", "llamaindex"]
+FRAMEWORK_CASES = ["langchain_fake", "llamaindex_mock"]  # llm-otel only: the peers trace no framework
 
 
 # ---- contenders -------------------------------------------------------------------------
@@ -327,6 +417,19 @@ class OpenAIV2(Instrumentor):
         return OpenAIInstrumentor()
 
 
+class GenAIOpenAI(Instrumentor):
+    """The official peer from open-telemetry/opentelemetry-python-genai. Its
+    opentelemetry-util-genai (>= 1.3b0) cannot live beside openai-v2's (1.1b0), so it comes
+    from an overlay folder that only this contender's process has on its path (run.py)."""
+
+    name = "genai-openai"
+
+    def instrumentor(self) -> Any:
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+        return OpenAIInstrumentor()
+
+
 class OpenInference(Instrumentor):
     name = "openinference"
 
@@ -381,7 +484,64 @@ def _patchable() -> Dict[Any, Any]:
     return out
 
 
-CONTENDERS = {c.name: c for c in (Plain, FloorContender, LlmOtel, ExporterCost, OpenAIV2, OpenInference, OpenLLMetry)}
+CONTENDERS = {c.name: c for c in (Plain, FloorContender, LlmOtel, ExporterCost, OpenAIV2, GenAIOpenAI, OpenInference,
+                                   OpenLLMetry)}
+
+
+# ---- bare spans: the OTel SDK's own price for the spans llm-otel records --------------------
+
+class Template:
+    """The spans one instrumented call recorded (names, kinds, attributes, nesting), replayed
+    with the bare SDK: each span started with all its attributes, made current for its
+    children, ended. What llm-otel costs per span above this is its own work."""
+
+    def __init__(self, spans: Sequence[Any]) -> None:
+        by_id = {s.context.span_id: s for s in spans}
+        self.roots: List[Any] = []
+        self.children: Dict[int, List[Any]] = {}
+        for span in sorted(spans, key=lambda s: s.start_time):
+            parent = span.parent.span_id if span.parent is not None else None
+            if parent in by_id:
+                self.children.setdefault(parent, []).append(span)
+            else:
+                self.roots.append(span)
+        self.count = len(spans)
+
+    def replay(self, tracer: Any) -> None:
+        from opentelemetry import context
+
+        def one(span: Any) -> None:
+            live = tracer.start_span(span.name, kind=span.kind, attributes=dict(span.attributes))
+            token = context.attach(trace.set_span_in_context(live))
+            try:
+                for child in self.children.get(span.context.span_id, ()):
+                    one(child)
+            finally:
+                context.detach(token)
+                live.end()
+
+        for root in self.roots:
+            one(root)
+
+
+def bare_spans(contender: Contender, case: str) -> Callable[[], None]:
+    """The plain call plus a bare replay of the spans llm-otel records for it."""
+    exporter = contender.pipeline.exporter
+    contender.switch(True)
+    exporter.kept = []
+    try:
+        contender.call(case)()
+    finally:
+        spans, exporter.kept = exporter.kept, None
+        contender.switch(False)
+    template = Template(spans)
+    tracer = contender.pipeline.tracer_provider.get_tracer("bare")
+    plain = getattr(contender.work, case)
+
+    def run() -> None:
+        plain()
+        template.replay(tracer)
+    return run
 
 
 # ---- measurement ------------------------------------------------------------------------
@@ -391,26 +551,38 @@ CONTENDERS = {c.name: c for c in (Plain, FloorContender, LlmOtel, ExporterCost, 
 clock = perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else process_time
 
 
+def warm_up(fn: Callable[[], None], calls: int = 3, seconds: float = 1.5) -> None:
+    """At least ``calls`` calls and ``seconds`` of them: llm-otel loads the price table and
+    the token encoding off the caller's thread when instrumenting, and a call that ends
+    before they are there ends its span later, on that thread."""
+    deadline = perf_counter() + seconds
+    done = 0
+    while done < calls or perf_counter() < deadline:
+        fn()
+        done += 1
+
+
 def paired(contender: Contender, case: str, rounds: int, block: int,
-           floor: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
-    """Median per-call difference of instrumented and plain blocks. With ``floor`` (the
-    hand-written floor's call), each round also runs a floor block, in the same process
-    and under the same conditions, so the ratio to the floor is measured pairwise too."""
+           refs: Optional[Dict[str, Callable[[], None]]] = None) -> Dict[str, Any]:
+    """Median per-call difference of instrumented and plain blocks. ``refs``: other ways of
+    making the call (the hand-written floor, a bare replay of the spans, no-op handlers),
+    each timed as a block of its own in the same rounds, so their differences to the plain
+    call and their ratios to llm-otel's are measured pairwise too."""
+    refs = refs or {}
     plain = getattr(contender.work, case)
     instrumented = contender.call(case)
     exporter = contender.pipeline.exporter
-    # warm up every path (imports, caches, tiktoken, pydantic models)
+    # warm up every path (imports, caches, tiktoken, pydantic models, the background loads)
     contender.switch(True)
-    for _ in range(max(3, block // 4)):
-        instrumented()
+    warm_up(instrumented, max(3, block // 4))
     contender.switch(False)
     for _ in range(max(3, block // 4)):
         plain()
-        if floor is not None:
-            floor()
-    kinds = ["on", "off"] + (["floor"] if floor is not None else [])
+        for ref in refs.values():
+            ref()
+    kinds = ["on", "off", *refs]
     diffs: List[float] = []
-    floor_diffs: List[float] = []
+    ref_diffs: Dict[str, List[float]] = {name: [] for name in refs}
     plains: List[float] = []
     spans = calls = leaked = 0
     for r in range(rounds):
@@ -420,11 +592,11 @@ def paired(contender: Contender, case: str, rounds: int, block: int,
             order.reverse()
         for kind in order:
             contender.switch(kind == "on")
-            fn = instrumented if kind == "on" else plain if kind == "off" else floor
+            fn = instrumented if kind == "on" else plain if kind == "off" else refs[kind]
             before = exporter.count
             t0 = clock()
             for _ in range(block):
-                fn()  # type: ignore[misc]
+                fn()
             times[kind] = (clock() - t0) / block
             if kind == "on":
                 spans += exporter.count - before
@@ -434,33 +606,35 @@ def paired(contender: Contender, case: str, rounds: int, block: int,
         contender.switch(False)
         diffs.append(times["on"] - times["off"])
         plains.append(times["off"])
-        if floor is not None:
-            floor_diffs.append(times["floor"] - times["off"])
+        for name in refs:
+            ref_diffs[name].append(times[name] - times["off"])
     q = statistics.quantiles(diffs, n=4) if len(diffs) >= 2 else [diffs[0]] * 3
     out = {"case": case, "plain_us": statistics.median(plains) * 1e6,
            "overhead_us": statistics.median(diffs) * 1e6, "q1_us": q[0] * 1e6, "q3_us": q[2] * 1e6,
            "spans_per_call": spans / calls if calls else 0.0,
            "plain_spans": leaked, "rounds": rounds, "block": block}
-    if floor_diffs:
-        out["floor_overhead_us"] = statistics.median(floor_diffs) * 1e6
-        out["ratio_to_floor"] = statistics.median(d / f for d, f in zip(diffs, floor_diffs) if f > 0)
+    for name, values in ref_diffs.items():
+        out[f"{name}_overhead_us"] = statistics.median(values) * 1e6
+        out[f"ratio_to_{name}"] = statistics.median(d / f for d, f in zip(diffs, values) if f > 0) \
+            if any(f > 0 for f in values) else None
     return out
 
 
 BLOCKS = {"chat": 40, "stream": 20, "stream_no_usage": 20, "stream_long": 6, "embeddings": 40,
-          "langchain": 10, "llamaindex": 4}
+          "langchain": 10, "llamaindex": 4, "langchain_fake": 20, "llamaindex_mock": 8}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--contender", required=True, choices=sorted(CONTENDERS))
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=",".join(CASES), help=f"from {', '.join(CASES + FRAMEWORK_CASES)}")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the block sizes")
     ap.add_argument("--exporter", choices=["console", "jsonl"], help="add llm-otel's exporter to the pipeline")
     ap.add_argument("--label", default=None, help="name of this run in the output")
     ap.add_argument("--with-floor", action="store_true",
-                    help="also time the floor in the same rounds (for the ratio to the floor)")
+                    help="also time the floor in the same rounds (for the ratio to the floor); for the "
+                         "framework-only cases, no-op handlers and a bare SDK replay of the spans instead")
     args = ap.parse_args(argv)
 
     span_exporter = None
@@ -470,7 +644,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     work = Workloads()
     label = args.label or args.contender
     cases = []
-    for case in args.cases.split(","):
+    for case in filter(None, args.cases.split(",")):
         try:
             getattr(work, case)()  # import and build everything (chains, indexes) before instrumenting
             cases.append(case)
@@ -485,7 +659,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     gc.collect()
     for case in cases:
         block = max(1, int(BLOCKS[case] * args.scale))
-        result = paired(contender, case, args.rounds, block, floor.call(case) if floor is not None else None)
+        refs: Dict[str, Callable[[], None]] = {}
+        if floor is not None and case in FRAMEWORK_CASES:
+            refs = {"noop": work.with_noop_handlers(case), "bare": bare_spans(contender, case)}
+        elif floor is not None:
+            refs = {"floor": floor.call(case)}
+        result = paired(contender, case, args.rounds, block, refs)
         result["contender"] = label
         result["frameworks"] = contender.frameworks
         print(json.dumps(result), flush=True)

@@ -19,7 +19,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 from time import perf_counter
-from typing import List
+from typing import Any, Dict, List
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,29 +48,131 @@ IMPORTS = [
 _CHILD = """
 import time, sys
 {setup}
-t0 = time.perf_counter()
+t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
 {statement}
-sys.stdout.write(repr(time.perf_counter() - t0))
+sys.stdout.write("%r %r %r" % (time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - p0))
 """
 
 
-def time_import(setup: str, statement: str, runs: int) -> List[float]:
+def time_import(setup: str, statement: str, runs: int) -> List[Any]:
+    """(wall, CPU of the importing thread, CPU of the process) per run, in seconds: the
+    process's CPU also counts what llm-otel loads on threads of its own meanwhile."""
     env = dict(os.environ, OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
                PYTHONDONTWRITEBYTECODE="1")
     out = []
     for _ in range(runs):
         code = _CHILD.format(setup=setup, statement=statement)
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-        out.append(float(proc.stdout.strip()))
+        out.append(tuple(float(x) for x in proc.stdout.split()))
     return out
 
 
 def imports(runs: int) -> None:
-    time_import("", "import json", 1)  # warm the OS file cache
+    # warm the OS file cache and write the bytecode caches an installed app would have
+    subprocess.run([sys.executable, "-c", f"{USED}; {SDK}; import llm_otel.auto"], capture_output=True,
+                   env=dict(os.environ, OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none",
+                            OTEL_LOGS_EXPORTER="none"))
     for name, setup, statement in IMPORTS:
-        times = time_import(setup, statement, runs)
+        runs_ = time_import(setup, statement, runs)
+        times = [wall for wall, _, _ in runs_]
         print(json.dumps({"kind": "import", "name": name, "ms": statistics.median(times) * 1e3,
-                          "min_ms": min(times) * 1e3, "runs": runs}), flush=True)
+                          "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3, "runs": runs,
+                          "thread_cpu_ms": statistics.median(t for _, t, _ in runs_) * 1e3,
+                          "process_cpu_ms": statistics.median(c for _, _, c in runs_) * 1e3}), flush=True)
+
+
+_MARK = "llm-otel-bench: timed import starts"
+_WHO = "llm-otel-bench: importers"
+# records, for every module imported from the mark on, its thread and the nearest llm_otel
+# module on the importing stack (importtime's tree cannot tell threads apart: the price table
+# and the encoding load on threads of their own)
+_WHO_HOOK = """
+import sys, threading, json
+who = {}
+class Who:
+    def find_spec(self, name, path=None, target=None):
+        frame = sys._getframe(1)
+        via = None
+        while frame is not None:
+            module = frame.f_globals.get('__name__', '')
+            if module.startswith('llm_otel') and module != name:
+                via = module
+                break
+            frame = frame.f_back
+        who.setdefault(name, (threading.current_thread().name, via))
+        return None
+sys.meta_path.insert(0, Who())
+"""
+_PROFILE = """
+import cProfile, pstats, io, sys
+profiler = cProfile.Profile()
+profiler.enable()
+import llm_otel.auto
+profiler.disable()
+rows = []
+for (file, line, func), (cc, nc, tt, ct, callers) in pstats.Stats(profiler).stats.items():
+    rows.append((ct, file, line, func, nc))
+rows.sort(reverse=True)
+sys.stdout.write(json.dumps([r for r in rows if r[0] > 0.002][:60]))
+"""
+
+
+def import_breakdown(runs: int) -> None:
+    """``python -X importtime``: what ``import llm_otel.auto`` loads beyond an app whose
+    libraries are imported and used and whose OTel SDK is configured. Per package (llm-otel's
+    by module): the import time of its modules (median over runs), the thread that imported
+    it and the llm-otel module that asked for it. Then the work of ``llm_otel.auto``'s body
+    that is not importing (``instrument()``: entry points, dependency checks, patching),
+    from cProfile. One JSON line per contributor, largest first."""
+    env = dict(os.environ, OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+               PYTHONDONTWRITEBYTECODE="1")
+    code = (f"{USED}; {SDK}\n{_WHO_HOOK}\nsys.stderr.write({_MARK!r} + '\\n')\nimport llm_otel.auto\n"
+            f"sys.stderr.write({_WHO!r} + json.dumps(who) + '\\n')")
+    totals: List[float] = []
+    selfs: Dict[str, List[float]] = {}
+    who: Dict[str, Any] = {}
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                              env=env, check=True)
+        timed, _, tail = proc.stderr.split(_MARK, 1)[1].partition(_WHO)
+        who.update(json.loads(tail.splitlines()[0]))
+        run_selfs: Dict[str, float] = {}
+        for line in timed.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            own, _cum, name = line[len("import time:"):].split("|", 2)
+            run_selfs[name.strip()] = run_selfs.get(name.strip(), 0.0) + int(own) / 1e3
+        totals.append(sum(run_selfs.values()))
+        for module, ms in run_selfs.items():
+            selfs.setdefault(module, []).append(ms)
+    packages: Dict[str, List[float]] = {}
+    for module, values in selfs.items():
+        top = module if module.startswith("llm_otel") else module.split(".")[0]
+        values = values + [0.0] * (runs - len(values))
+        packages[top] = [a + b for a, b in zip(packages.get(top, [0.0] * runs), values)]
+    print(json.dumps({"kind": "import_breakdown", "name": "(every module imported)", "ms": statistics.median(totals),
+                      "min_ms": min(totals), "max_ms": max(totals), "runs": runs}), flush=True)
+    for name, values in sorted(packages.items(), key=lambda item: -statistics.median(item[1])):
+        ms = statistics.median(values)
+        if ms < 0.5:
+            continue
+        thread, via = who.get(name, (None, None))
+        print(json.dumps({"kind": "import_breakdown", "name": name, "ms": ms, "min_ms": min(values),
+                          "max_ms": max(values), "thread": thread, "via": via, "runs": runs}), flush=True)
+    proc = subprocess.run([sys.executable, "-c", f"{USED}; {SDK}; import json\n{_PROFILE}"], capture_output=True,
+                          text=True, env=env, check=True)
+    for ct, file, line, func, calls in json.loads(proc.stdout):
+        if "llm_otel" in file or "importlib" in file and "metadata" in file or "packaging" in file \
+                or "instrumentation" in file or "wrapt" in file:
+            print(json.dumps({"kind": "import_profile", "function": f"{_short(file)}:{line}({func})",
+                              "cumulative_ms": ct * 1e3, "calls": calls}), flush=True)
+
+
+def _short(file: str) -> str:
+    for marker in ("site-packages/", "/src/", "/lib/python"):
+        if marker in file:
+            return file.split(marker, 1)[1]
+    return file
 
 
 def _rss_kib() -> int:
@@ -156,12 +258,16 @@ def main() -> int:
     sub = ap.add_subparsers(dest="what", required=True)
     p_imp = sub.add_parser("imports")
     p_imp.add_argument("--runs", type=int, default=7)
+    p_brk = sub.add_parser("breakdown")
+    p_brk.add_argument("--runs", type=int, default=7)
     p_mem = sub.add_parser("memory")
     p_mem.add_argument("--calls", type=int, default=100_000)
     p_mem.add_argument("--traced", type=int, default=10_000, help="the last N calls run under tracemalloc")
     args = ap.parse_args()
     if args.what == "imports":
         imports(args.runs)
+    elif args.what == "breakdown":
+        import_breakdown(args.runs)
     else:
         memory(args.calls, min(args.traced, args.calls // 2))
     return 0

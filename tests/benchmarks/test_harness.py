@@ -36,8 +36,41 @@ def test_llm_otel_and_floor_each_record_one_span_per_call_and_nothing_when_off()
 
 def test_a_peer_that_is_not_installed_is_reported_not_fatal():
     # the development environment never has the peers (they change the suite's entry points)
-    rows = _run("bench.py", "--contender", "openllmetry", "--cases", "chat", "--rounds", "1", "--scale", "0.1")
-    assert rows and "not installed" in rows[0]["error"]
+    for peer in ("openllmetry", "genai-openai"):
+        rows = _run("bench.py", "--contender", peer, "--cases", "chat", "--rounds", "1", "--scale", "0.1")
+        assert rows and "not installed" in rows[0]["error"]
+
+
+def test_framework_cases_time_llm_otel_against_noop_handlers_and_bare_spans_in_the_same_rounds():
+    rows = _run("bench.py", "--contender", "llm-otel", "--with-floor", "--cases", "langchain_fake,llamaindex_mock",
+                "--rounds", "2", "--scale", "0.1")
+    spans = {r["case"]: r["spans_per_call"] for r in rows}
+    assert spans == {"langchain_fake": 4.0, "llamaindex_mock": 8.0}  # chain, prompt, model, parser; the query tree
+    for row in rows:
+        assert row["plain_spans"] == 0
+        assert "noop_overhead_us" in row and "bare_overhead_us" in row and "floor_overhead_us" not in row
+
+
+def test_callpath_counts_only_llm_otel_code_and_profile_splits_the_overhead():
+    (chat,) = _run("hotpath.py", "callpath", "--cases", "chat")
+    assert chat["files"] == len(chat["file_list"]) > 1 and chat["functions"] > 1 and chat["calls"] >= chat["functions"]
+    assert all(f.startswith(("src/llm_otel/", "instrumentors/")) for f in chat["file_list"])
+    assert "instrumentors/openai/request.py" in chat["file_list"]
+    rows = _run("hotpath.py", "profile", "--case", "langchain_fake", "--runs", "5", "--repeats", "1", "--top", "5")
+    head, rest = rows[0], rows[1:]
+    assert head["kind"] == "profile" and head["spans"] == 4 and head["overhead_us"] != 0
+    categories = {r["category"] for r in rest if r["kind"] == "profile_category"}
+    assert "llm-otel core/recorder.py" in categories and "OTel SDK: spans, processor" in categories
+    functions = [r for r in rest if r["kind"] == "profile_function"]
+    assert len(functions) == 5 and all(r["function"].startswith(("src/llm_otel/", "instrumentors/"))
+                                       for r in functions)
+
+
+def test_import_breakdown_names_what_llm_otel_auto_loads():
+    rows = _run("startup.py", "breakdown", "--runs", "1")
+    names = {r.get("name") for r in rows if r["kind"] == "import_breakdown"}
+    assert "(every module imported)" in names and "llm_otel.auto" in names
+    assert any(r["kind"] == "import_profile" and "instrumentation.py" in r["function"] for r in rows)
 
 
 def test_per_chunk_figures_are_produced():
@@ -54,6 +87,13 @@ def test_render_makes_the_tables_and_verdicts(tmp_path):
         {"contender": "openai-v2", "case": "chat", "plain_us": 900.0, "overhead_us": 150.0, "spans_per_call": 1.0},
         {"kind": "chunk", "chunks": 10, "floor_hook_us": 0.5, "llm_otel_hook_us": 0.6,
          "llm_otel_hook_no_usage_us": 0.7, "sdk_histogram_record_us": 9.0},
+        {"contender": "llm-otel", "case": "stream", "plain_us": 4000.0, "overhead_us": 800.0, "spans_per_call": 1.0,
+         "floor_overhead_us": 700.0, "ratio_to_floor": 1.15},
+        {"contender": "llm-otel", "case": "langchain_fake", "plain_us": 400.0, "overhead_us": 400.0, "q1_us": 380.0,
+         "q3_us": 420.0, "spans_per_call": 4.0, "noop_overhead_us": 40.0, "bare_overhead_us": 200.0},
+        {"kind": "callpath", "case": "chat", "files": 12, "functions": 50, "calls": 120, "file_list": []},
+        {"kind": "callpath", "case": "chat", "files": 10, "functions": 42, "calls": 149, "file_list": [],
+         "ref": "c59b44d"},
     ]
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -64,3 +104,8 @@ def test_render_makes_the_tables_and_verdicts(tmp_path):
     assert "llm-otel / floor = 1.20x (target <= 1.25x): met" in out
     assert "chat (non-streaming): below every peer: met" in out
     assert "llm-otel's own work in `__next__`: 0.60 us (target < 2 us): met" in out
+    assert "stream, 40 chunks, include_usage: llm-otel / floor = 1.15x (target <= 1.1x): MISSED" in out
+    # framework spans: 400 us / 4 spans; no-op handler 10, bare SDK 50, llm-otel's own (400-40-200)/4 = 40
+    assert "| **100** | 10 | 50 | 40 |" in out
+    assert "prompt | FakeListChatModel | StrOutputParser: 100 us per span (target <= 90 us): MISSED" in out
+    assert "| chat | 12 / 50 / 120 | 10 / 42 / 149 |" in out
