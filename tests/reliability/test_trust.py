@@ -282,3 +282,38 @@ def test_tracking_without_an_sdk_is_quiet():
     assert proc.returncode == 0, proc.stderr
     assert "TRACE None 0" in proc.stdout
     assert "llm_otel" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- a background load never shows the app a half-imported module ---------------------------
+
+HTTP_CLIENT = textwrap.dedent("""
+    import json, sys
+    from importlib import metadata
+    import httpx, openai
+    wanted = [r.split(";")[0].split(">")[0].split("=")[0].strip() for r in metadata.requires("genai-prices")]
+    client = "httpx2" if "httpx2" in wanted else "httpx"
+    before = client in sys.modules and client != "httpx"
+    import llm_otel
+    llm_otel.instrument()
+    module = sys.modules.get(client)
+    complete_at_return = module is not None and hasattr(module, "Client") and hasattr(module, "Timeout")
+    errors = []
+    for _ in range(300):  # the SDK looks its HTTP clients up in sys.modules on every client made
+        try:
+            openai.OpenAI(api_key="sk-test", http_client=httpx.Client())
+        except Exception as exc:
+            errors.append(repr(exc))
+    print(json.dumps({"before": before, "complete_at_return": complete_at_return, "errors": errors[:3]}))
+""")
+
+
+def test_the_price_loader_never_leaves_its_http_client_half_imported_for_the_app():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_OTEL_"))}
+    proc = subprocess.run([sys.executable, "-c", HTTP_CLIENT], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["before"] is False  # genai-prices' client was not imported before instrument()
+    assert got["complete_at_return"]  # imported whole on the instrumenting thread ...
+    assert got["errors"] == []  # ... so openai.OpenAI(...) never meets it half-made

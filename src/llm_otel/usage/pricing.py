@@ -14,13 +14,16 @@ and model names can come from user input or a proxy, so an unbounded table would
 from __future__ import annotations
 
 import bisect
+import importlib
 import json
 import logging
 import os
 import re
+import sys
 from collections import OrderedDict
 from datetime import datetime, timezone
 from decimal import Decimal
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -34,6 +37,7 @@ PRICES_FILE_ENV = "LLM_OTEL_PRICES_FILE"
 CACHE_SIZE = 4096  # (provider, model) pairs kept resolved
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 _PER = 1_000_000
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9._-]*")
 
 # ``gen_ai.provider.name`` (OTel GenAI conventions) -> genai-prices provider id. Other names are
 # looked up as genai-prices looks up a provider id; a name it does not know prices by model.
@@ -133,9 +137,28 @@ def _load_bundled() -> None:
     _providers = providers
 
 
+def _import_http_client() -> None:
+    """genai-prices' package imports an HTTP client (for its price updater, which llm-otel
+    never starts), and the OpenAI SDK looks its HTTP clients up in ``sys.modules`` without
+    importing them: imported half-way on the loader thread, ``openai.OpenAI(...)`` on another
+    thread would find ``httpx2`` without ``Client``. So that client is imported here, on the
+    thread that instruments, before the load starts."""
+    try:
+        wanted = {_REQUIREMENT_NAME.match(raw).group(0).lower() for raw in metadata.requires("genai-prices") or ()
+                  if "extra ==" not in raw}
+    except Exception:  # noqa: BLE001 - not installed, or odd metadata: the load reports it
+        return
+    for name in ("httpx", "httpx2"):
+        if name in wanted and name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+
 #: genai-prices' data, loaded in the background from instrument time on; the core finishes a
 #: call that ends before it is there once it is (see llm_otel.core.preload)
-PRICES = Preload("genai-prices", _load_bundled)
+PRICES = Preload("genai-prices", _load_bundled, prepare=_import_http_client)
 
 
 def _bundled() -> List[Any]:
