@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -155,3 +160,44 @@ def test_an_unknown_model_makes_the_total_cost_unknown(spans, published):
     mini = published("gpt-4o-mini")
     assert u.by_model["gpt-4o-mini"].cost_usd == pytest.approx((10 * mini.input + 5 * mini.output) / 1e6)
     assert u.by_model["house-model-v3"].cost_usd is None
+
+
+# ---- calls that end while prices or an encoding still load -------------------------------
+
+FIRST_CALLS = textwrap.dedent("""
+    import json
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    trace.set_tracer_provider(TracerProvider())
+    import llm_otel
+    from llm_otel.core import LLMInvocation, get_recorder
+    from llm_otel.usage import pricing
+    llm_otel.instrument()  # starts loading the price table in the background
+    with llm_otel.usage() as u:
+        op = get_recorder().start(LLMInvocation(request_model="gpt-4o-mini"))
+        op.record.input_tokens, op.record.output_tokens = 1000, 100
+        op.end()
+        # no usage reported: estimated with cl100k_base, which loads only now
+        op = get_recorder().start(LLMInvocation(request_model="gpt-4", output_messages=[
+            {"role": "assistant", "parts": [{"type": "text", "content": "the answer " * 50}]}]))
+        op.end()
+    loaded_at_exit = pricing.PRICES.ready()
+    print(json.dumps({"loaded_at_exit": loaded_at_exit, "requests": u.requests, "input": u.input_tokens,
+                      "cost": u.cost_usd, "estimated_out": u.estimated_output_tokens,
+                      "estimated_cost": u.estimated_cost_usd, "by_model": sorted(u.by_model),
+                      "expected": pricing.cost_usd("gpt-4o-mini", 1000, 100)}))
+""")
+
+
+def test_a_block_read_right_after_calls_that_ended_while_data_loaded_is_complete(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_OTEL_"))}
+    env["TIKTOKEN_CACHE_DIR"] = str(tmp_path)  # only the bundled encodings: a real load
+    proc = subprocess.run([sys.executable, "-c", FIRST_CALLS], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["loaded_at_exit"] is False  # the case under test: the block ended before the prices
+    assert (got["requests"], got["input"]) == (2, 1000)
+    assert got["cost"] == pytest.approx(got["expected"]) and got["cost"] > 0
+    assert got["estimated_out"] > 0 and got["estimated_cost"] > 0
+    assert got["by_model"] == ["gpt-4", "gpt-4o-mini"]

@@ -49,19 +49,31 @@ SCOPE = "llm_otel"
 
 EndHook = Callable[[LLMInvocation], None]
 _end_hooks: List[EndHook] = []
+_at_once_hooks: List[EndHook] = []
 _hook_preloads: List[Preload] = []
 
 
-def add_end_hook(hook: EndHook, needs: Optional[Preload] = None) -> None:
+def add_end_hook(hook: EndHook, needs: Optional[Preload] = None, at_once: bool = False) -> None:
     """Run ``hook(invocation)`` for every recorded LLM call, in the context the call ran in,
     before its span ends. Used for cost and ``usage()``; a hook may set ``cost_usd``.
     A call recorded by a framework is seen once, on the framework's record. ``needs``: data
     the hook reads (a price table), loaded in the background from instrument time on; a
-    call that ends before it is there finishes when it is."""
-    if hook not in _end_hooks:
-        _end_hooks.append(hook)
+    call that ends before it is there finishes when it is, and so do the local token
+    estimates. ``at_once``: run as soon as the call ends, on the caller's thread, before
+    anything that waits: the reported usage is final then, estimates and cost are not yet."""
+    hooks = _at_once_hooks if at_once else _end_hooks
+    if hook not in hooks:
+        hooks.append(hook)
     if needs is not None and needs not in _hook_preloads:
         _hook_preloads.append(needs)
+
+
+def _run_hooks(hooks: List[EndHook], inv: LLMInvocation) -> None:
+    for hook in hooks:
+        try:
+            hook(inv)
+        except Exception as exc:  # noqa: BLE001
+            report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
 
 
 _deferred: Dict[int, int] = {}  # trace id -> LLM spans of it whose end waits on a load
@@ -236,6 +248,8 @@ class Recorder:
             _interrupted(inv)
         need_in = need_in and bool(inv.input_messages or inv.system_instructions or inv.input_texts)
         need_out = need_out and bool(inv.output_messages)
+        if counted and _at_once_hooks:
+            _run_hooks(_at_once_hooks, inv)
         encoding = tokens.encoding(inv.request_model) if need_in or need_out else None
         loading = [p for p in _hook_preloads if not p.ready()] if counted else []
         if encoding is None and (need_in or need_out) or loading:
@@ -281,14 +295,13 @@ class Recorder:
         counted = not inv.counted_elsewhere and inv.operation != "fetch_response"
         try:
             if encoding is not None:
-                _estimate(inv, encoding, need_in, need_out)
+                try:
+                    _estimate(inv, encoding, need_in, need_out)
+                except Exception as exc:  # noqa: BLE001 - the hooks still run: usage() waits for them
+                    report("token estimate", exc)
             if counted:
                 _credit_agents(op)
-                for hook in _end_hooks:
-                    try:
-                        hook(inv)
-                    except Exception as exc:  # noqa: BLE001
-                        report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
+                _run_hooks(_end_hooks, inv)
             if span is not None and span.is_recording():
                 limit = settings.content_max_length
                 first_chunk = op.chunk_perfs[0] - op.start_perf if op.chunk_perfs else None
@@ -387,6 +400,7 @@ class Recorder:
     def count_foreign(self, inv: LLMInvocation, seconds: float, metrics: bool) -> None:
         """A foreign call through our end of call: cost and usage() (in the context it
         started in), and the metrics unless its scope records them itself."""
+        _run_hooks(_at_once_hooks, inv)
         loading = [p for p in _hook_preloads if not p.ready()]
         if loading:  # the price table is still loading: count when it is, off this thread
             context = contextvars.copy_context()
@@ -406,11 +420,7 @@ class Recorder:
         self._count_foreign(inv, seconds, metrics)
 
     def _count_foreign(self, inv: LLMInvocation, seconds: float, metrics: bool) -> None:
-        for hook in _end_hooks:
-            try:
-                hook(inv)
-            except Exception as exc:  # noqa: BLE001
-                report(f"end hook {getattr(hook, '__qualname__', hook)}", exc)
+        _run_hooks(_end_hooks, inv)
         if metrics:
             done = Operation(self, inv, None)
             done.start_perf = 0.0

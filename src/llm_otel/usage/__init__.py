@@ -31,8 +31,11 @@ and that were counted locally are never mixed in: they are ``estimated_input_tok
 from __future__ import annotations
 
 import contextvars
+import os
 import sys
+import threading
 import types
+import weakref
 from typing import Any, Dict, Optional, Tuple
 
 from llm_otel.core import LLMInvocation, add_end_hook
@@ -45,10 +48,19 @@ __all__ = ["ModelUsage", "Price", "Usage", "cost_usd", "price_for", "reload_pric
 _active: contextvars.ContextVar[Tuple["Usage", ...]] = contextvars.ContextVar("llm_otel_usage", default=())
 
 
-class ModelUsage:
-    """Counts for one model (also the base of :class:`Usage`)."""
+SETTLE_TIMEOUT_S = 5.0  # the longest a read waits for the cost and estimates of calls that ended
 
-    def __init__(self) -> None:
+
+class ModelUsage:
+    """Counts for one model (also the base of :class:`Usage`).
+
+    A call's reported tokens and requests are counted the moment it ends. Its cost and any
+    local estimate need data that may still be loading then (the price table at start-up,
+    an encoding): they follow once it is there, and reading them waits for that (at most
+    ``SETTLE_TIMEOUT_S``), so what a block says after its calls have ended is complete."""
+
+    def __init__(self, owner: Optional["Usage"] = None) -> None:
+        self._owner = owner
         self.input_tokens = 0
         self.output_tokens = 0
         self.cached_input_tokens = 0
@@ -57,11 +69,15 @@ class ModelUsage:
         self.failed_requests = 0
         self.embedding_tokens = 0
         self.embedding_requests = 0
-        self.estimated_input_tokens = 0
-        self.estimated_output_tokens = 0
-        self.unpriced_requests = 0  # calls with usage whose model has no price
+        self._estimated_input_tokens = 0
+        self._estimated_output_tokens = 0
+        self._unpriced = 0
         self._cost = 0.0
         self._estimated_cost = 0.0
+
+    def _settle(self) -> None:
+        if self._owner is not None:
+            self._owner._settle()
 
     @property
     def total_tokens(self) -> int:
@@ -72,15 +88,35 @@ class ModelUsage:
     def cost_usd(self) -> Optional[float]:
         """Total cost in USD of the reported usage; None when any call with usage had an
         unknown price."""
-        return None if self.unpriced_requests else self._cost
+        self._settle()
+        return None if self._unpriced else self._cost
+
+    @property
+    def unpriced_requests(self) -> int:
+        """Calls with usage whose model has no price."""
+        self._settle()
+        return self._unpriced
+
+    @property
+    def estimated_input_tokens(self) -> int:
+        """Input tokens counted locally for calls whose API reported none (an estimate)."""
+        self._settle()
+        return self._estimated_input_tokens
+
+    @property
+    def estimated_output_tokens(self) -> int:
+        """Output tokens counted locally for calls whose API reported none (an estimate)."""
+        self._settle()
+        return self._estimated_output_tokens
 
     @property
     def estimated_cost_usd(self) -> float:
         """Cost of the locally estimated tokens (an estimate, never part of ``cost_usd``)."""
+        self._settle()
         return self._estimated_cost
 
-    def _add(self, inv: LLMInvocation, estimated_cost: Optional[float]) -> None:
-        failed = inv.error_type is not None
+    def _count(self, inv: LLMInvocation) -> None:
+        """The call's reported usage, final when it ends."""
         if inv.operation == "embeddings":
             self.embedding_requests += inv.requests
             self.embedding_tokens += inv.input_tokens or 0
@@ -90,25 +126,34 @@ class ModelUsage:
             self.output_tokens += inv.output_tokens or 0
             self.cached_input_tokens += inv.cache_read_input_tokens or 0
             self.reasoning_tokens += inv.reasoning_output_tokens or 0
-        self.failed_requests += failed
-        self.estimated_input_tokens += inv.estimated_input_tokens or 0
-        self.estimated_output_tokens += inv.estimated_output_tokens or 0
-        if inv.cost_usd is not None and (inv.input_tokens is not None or inv.output_tokens is not None):
-            self._cost += inv.cost_usd
-        elif inv.input_tokens is not None or inv.output_tokens is not None:
-            self.unpriced_requests += 1
+        self.failed_requests += inv.error_type is not None
+
+    def _complete(self, inv: LLMInvocation, estimated_cost: Optional[float]) -> None:
+        """What followed: the local estimates and the cost."""
+        self._estimated_input_tokens += inv.estimated_input_tokens or 0
+        self._estimated_output_tokens += inv.estimated_output_tokens or 0
+        if inv.input_tokens is not None or inv.output_tokens is not None:
+            if inv.cost_usd is not None:
+                self._cost += inv.cost_usd
+            else:
+                self._unpriced += 1
         if estimated_cost is not None:
             self._estimated_cost += estimated_cost
 
-    def as_dict(self) -> Dict[str, Any]:
+    def _fields(self) -> Dict[str, Any]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "total_tokens": self.total_tokens, "cached_input_tokens": self.cached_input_tokens,
                 "reasoning_tokens": self.reasoning_tokens, "requests": self.requests,
                 "failed_requests": self.failed_requests, "embedding_tokens": self.embedding_tokens,
                 "embedding_requests": self.embedding_requests,
-                "estimated_input_tokens": self.estimated_input_tokens,
-                "estimated_output_tokens": self.estimated_output_tokens, "cost_usd": self.cost_usd,
-                "estimated_cost_usd": self.estimated_cost_usd}
+                "estimated_input_tokens": self._estimated_input_tokens,
+                "estimated_output_tokens": self._estimated_output_tokens,
+                "cost_usd": None if self._unpriced else self._cost,
+                "estimated_cost_usd": self._estimated_cost}
+
+    def as_dict(self) -> Dict[str, Any]:
+        self._settle()
+        return self._fields()
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
@@ -124,29 +169,68 @@ class Usage(ModelUsage):
 
     def __init__(self) -> None:
         super().__init__()
-        self.by_model: Dict[str, ModelUsage] = {}
+        self._by_model: Dict[str, ModelUsage] = {}
         self._lock = ForkSafeLock()
+        self._settled = threading.Condition(threading.Lock())
+        self._pending = 0  # calls counted whose estimates and cost have not followed yet
         self._tokens: list = []
 
+    @property
+    def by_model(self) -> Dict[str, ModelUsage]:
+        self._settle()
+        return self._by_model
+
     def add(self, inv: LLMInvocation, estimated_cost: Optional[float] = None) -> None:
-        """Count one finished LLM call (the end hook does this for recorded calls)."""
+        """Count one finished LLM call whole (the core's end hooks do it in two steps)."""
+        self._count_call(inv, pending=False)
+        self._complete_call(inv, estimated_cost, pending=False)
+
+    def _model(self, inv: LLMInvocation) -> ModelUsage:
         model = inv.response_model or inv.request_model or "unknown"
+        per_model = self._by_model.get(model)
+        if per_model is None:
+            per_model = self._by_model[model] = ModelUsage(self)
+        return per_model
+
+    def _count_call(self, inv: LLMInvocation, pending: bool = True) -> None:
         with self._lock:
-            self._add(inv, estimated_cost)
-            per_model = self.by_model.get(model)
-            if per_model is None:
-                per_model = self.by_model[model] = ModelUsage()
-            per_model._add(inv, estimated_cost)
+            self._count(inv)
+            self._model(inv)._count(inv)
+        if pending:
+            with self._settled:
+                self._pending += 1
+
+    def _complete_call(self, inv: LLMInvocation, estimated_cost: Optional[float], pending: bool = True) -> None:
+        with self._lock:
+            self._complete(inv, estimated_cost)
+            self._model(inv)._complete(inv, estimated_cost)
+        if pending:
+            with self._settled:
+                self._pending = max(0, self._pending - 1)
+                if not self._pending:
+                    self._settled.notify_all()
+
+    def _settle(self) -> None:
+        if self._pending:  # a call's estimates or cost wait for data still loading
+            with self._settled:
+                self._settled.wait_for(lambda: not self._pending, SETTLE_TIMEOUT_S)
+
+    def _after_fork_in_child(self) -> None:
+        """What the parent was still loading completes in the parent only."""
+        self._settled = threading.Condition(threading.Lock())
+        self._pending = 0
 
     def as_dict(self) -> Dict[str, Any]:
-        out = super().as_dict()
-        out["by_model"] = {name: m.as_dict() for name, m in self.by_model.items()}
+        self._settle()
+        out = self._fields()
+        out["by_model"] = {name: m._fields() for name, m in self._by_model.items()}
         return out
 
     # ---- the block -------------------------------------------------------------------
 
     def __enter__(self) -> "Usage":
         self._tokens.append(_active.set(_active.get() + (self,)))
+        _open.add(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -165,6 +249,18 @@ class Usage(ModelUsage):
         self.__exit__(*exc)
 
 
+_open: "weakref.WeakSet[Usage]" = weakref.WeakSet()  # blocks entered and still referenced
+
+
+def _after_fork_in_child() -> None:
+    for counter in list(_open):
+        counter._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def usage() -> Usage:
     """Count tokens, requests and cost of the LLM calls made inside ``with`` / ``async with``."""
     return Usage()
@@ -175,8 +271,15 @@ def active() -> Tuple[Usage, ...]:
     return _active.get()
 
 
-def _on_llm_end(inv: LLMInvocation) -> None:
-    """Core end hook: price the call (for its span), then count it where it ran."""
+def _on_llm_ended(inv: LLMInvocation) -> None:
+    """Core hook, the moment a call ends: its reported usage counts where it ran."""
+    for counter in _active.get():
+        counter._count_call(inv)
+
+
+def _on_llm_complete(inv: LLMInvocation) -> None:
+    """Core end hook, once prices (and any estimate) are there: price the call (for its
+    span), then complete its count where it ran."""
     if inv.cost_usd is None:
         inv.cost_usd = cost_usd(inv.response_model, inv.input_tokens, inv.output_tokens,
                                 inv.cache_read_input_tokens, inv.cache_creation_input_tokens,
@@ -189,10 +292,11 @@ def _on_llm_end(inv: LLMInvocation) -> None:
         estimated_cost = cost_usd(inv.response_model, inv.estimated_input_tokens, inv.estimated_output_tokens,
                                   fallback_model=inv.request_model, provider=inv.provider)
     for counter in counters:
-        counter.add(inv, estimated_cost)
+        counter._complete_call(inv, estimated_cost)
 
 
-add_end_hook(_on_llm_end, needs=pricing.PRICES)
+add_end_hook(_on_llm_ended, at_once=True)
+add_end_hook(_on_llm_complete, needs=pricing.PRICES)
 
 
 class _CallableModule(types.ModuleType):
