@@ -441,7 +441,7 @@ def agent_messages(step: Any) -> None:
         step.output_messages = answer
 
 
-def _args_key(args: Any) -> int:
+def args_key(args: Any) -> int:
     """Tool-call arguments as a short key: calls are matched by name and arguments."""
     try:
         return hash(json.dumps(args, sort_keys=True, default=str))
@@ -456,12 +456,8 @@ def requested_calls(result: Any) -> List[Tuple[str, int, str]]:
         for gen in batch:
             for call in getattr(getattr(gen, "message", None), "tool_calls", None) or ():
                 if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
-                    calls.append((str(call.get("name")), _args_key(call.get("args")), call["id"]))
+                    calls.append((str(call.get("name")), args_key(call.get("args")), call["id"]))
     return calls
-
-
-def tool_args_key(inputs: Any, input_str: Any) -> int:
-    return _args_key(inputs if inputs is not None else input_str)
 
 
 def top_k(retriever: Any, kwargs: Mapping[str, Any]) -> Optional[int]:

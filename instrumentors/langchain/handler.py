@@ -151,11 +151,12 @@ class OTelCallbackHandler(BaseCallbackHandler):
             if len(self._calls) > MAX_CALL_TRACES:
                 self._calls.popitem(last=False)
 
-    def _take_call(self, trace_id: Optional[int], name: str, args_key: int, given: Optional[str]) -> Optional[str]:
+    def _take_call(self, trace_id: Optional[int], name: str, arguments: Any, given: Optional[str]) -> Optional[str]:
         """The call id of a tool run (``given`` if LangChain passed it), and that call is done."""
         pending = self._calls.get(trace_id) if trace_id is not None else None
         if not pending:
             return given
+        args_key = extract.args_key(arguments) if given is None else None
         with self._lock:
             if given is not None:
                 found = next((i for i, call in enumerate(pending) if call[2] == given), None)
@@ -352,7 +353,7 @@ class OTelCallbackHandler(BaseCallbackHandler):
         parent = self.op(parent_run_id)
         trace_id = parent.trace_id if parent is not None else current_trace_id()
         given = kwargs.get("tool_call_id")
-        call_id = self._take_call(trace_id, name, extract.tool_args_key(inputs, input_str),
+        call_id = self._take_call(trace_id, name, inputs if inputs is not None else input_str,
                                   given if isinstance(given, str) and given else None)
         tool = ToolInvocation(name=name, call_id=call_id, tool_type="function",
                               description=description if isinstance(description, str) and description else None,
