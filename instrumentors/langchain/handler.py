@@ -7,6 +7,7 @@ operation of its ``parent_run_id``, or the caller's current span for a root run.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -86,8 +87,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         self.enabled = True
         self._runs: "OrderedDict[UUID, _Run]" = OrderedDict()
         self._lock = ForkSafeLock()
-        # trace id -> [(tool name, arguments key, call id)] the models of that trace asked for
-        self._calls: "OrderedDict[int, List[Tuple[str, int, str]]]" = OrderedDict()
+        # trace id (or thread, outside any span) -> [(tool name, arguments key, call id)] asked for
+        self._calls: "OrderedDict[Any, List[Tuple[str, int, str]]]" = OrderedDict()
 
     # ---- the run table -----------------------------------------------------------------
 
@@ -140,20 +141,20 @@ class OTelCallbackHandler(BaseCallbackHandler):
     # langchain-core 0.3 and AgentExecutor do not pass a tool's call id to ``on_tool_start``:
     # it is the id of the call the model asked for, in the same trace, with the same tool
     # name and arguments (the first such call not yet run; else the first of that name).
+    # Runs made outside any span (an app's own loop: ``model.invoke``, then
+    # ``tool.invoke(call)``) are each a trace of their own: there, calls are kept per thread.
 
-    def _remember_calls(self, trace_id: Optional[int], calls: List[Tuple[str, int, str]]) -> None:
-        if trace_id is None:
-            return
+    def _remember_calls(self, key: Any, calls: List[Tuple[str, int, str]]) -> None:
         with self._lock:
-            pending = self._calls.pop(trace_id, None) or []
+            pending = self._calls.pop(key, None) or []
             pending.extend(calls)
-            self._calls[trace_id] = pending[-MAX_CALLS:]
-            if len(self._calls) > MAX_CALL_TRACES:
+            self._calls[key] = pending[-MAX_CALLS:]
+            while len(self._calls) > MAX_CALL_TRACES:
                 self._calls.popitem(last=False)
 
-    def _take_call(self, trace_id: Optional[int], name: str, arguments: Any, given: Optional[str]) -> Optional[str]:
+    def _take_call(self, key: Any, name: str, arguments: Any, given: Optional[str]) -> Optional[str]:
         """The call id of a tool run (``given`` if LangChain passed it), and that call is done."""
-        pending = self._calls.get(trace_id) if trace_id is not None else None
+        pending = self._calls.get(key)
         if not pending:
             return given
         args_key = extract.args_key(arguments) if given is None else None
@@ -169,7 +170,7 @@ class OTelCallbackHandler(BaseCallbackHandler):
                 return given
             call_id = pending.pop(found)[2]
             if not pending:
-                self._calls.pop(trace_id, None)
+                self._calls.pop(key, None)
         return given if given is not None else call_id
 
     def _skip(self, tags: Optional[List[str]]) -> bool:
@@ -245,7 +246,7 @@ class OTelCallbackHandler(BaseCallbackHandler):
                 inv.set_output(response, _output_messages)
             calls = extract.requested_calls(response)
             if calls:
-                self._remember_calls(op.trace_id, calls)
+                self._remember_calls(op.trace_id if current_trace_id() is not None else _loose(), calls)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
             report("langchain.llm_result", exc)
         owner = run.owner  # type: ignore[union-attr]
@@ -353,7 +354,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         parent = self.op(parent_run_id)
         trace_id = parent.trace_id if parent is not None else current_trace_id()
         given = kwargs.get("tool_call_id")
-        call_id = self._take_call(trace_id, name, inputs if inputs is not None else input_str,
+        call_id = self._take_call(trace_id if trace_id is not None else _loose(), name,
+                                  inputs if inputs is not None else input_str,
                                   given if isinstance(given, str) and given else None)
         tool = ToolInvocation(name=name, call_id=call_id, tool_type="function",
                               description=description if isinstance(description, str) and description else None,
@@ -428,6 +430,11 @@ def _output_messages(result: Any, inv: LLMInvocation) -> None:
 def _chat_messages(batch: List[Any], inv: LLMInvocation) -> None:
     """The core's converter for a chat model's input messages."""
     inv.input_messages = extract.messages(batch)
+
+
+def _loose() -> Tuple[str, int]:
+    """Where the tool calls of runs made outside any span are kept: per thread."""
+    return ("outside any span", threading.get_ident())
 
 
 def _is_agent_run(name: str, serialized: Any, metadata: Dict[str, Any]) -> bool:

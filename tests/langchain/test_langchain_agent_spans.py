@@ -272,6 +272,29 @@ def test_call_ids_found_by_name_and_arguments_in_order(spans):
     assert ids == ["call_ny", "call_sf", "call_la", None]
 
 
+def test_call_ids_in_an_app_loop_outside_any_span(spans):
+    """``model.invoke`` then ``tool.run(args)`` with no span around them: each run is a trace of
+    its own; a tool takes the calls the models of its thread asked for."""
+    model = scripted(AIMessage(content="", tool_calls=[
+        {"name": "get_weather", "args": {"location": "SF"}, "id": "call_sf"},
+        {"name": "get_weather", "args": {"location": "NY"}, "id": "call_ny"}]), _ask("LA", "call_la"))
+    model.invoke("weather in SF and NY?")
+    get_weather.run({"location": "NY"})
+    get_weather.run({"location": "SF"})
+    model.invoke("and LA?")
+    get_weather.run({"location": "LA"})
+    runs = sorted((s for s in spans() if s.name == "execute_tool get_weather"), key=lambda s: s.start_time)
+    assert [s.attributes.get("gen_ai.tool.call.id") for s in runs] == ["call_ny", "call_sf", "call_la"]
+    assert len({s.context.trace_id for s in runs}) == 3
+
+
+async def test_call_ids_in_an_async_app_loop_outside_any_span(spans):
+    model = scripted(_ask("SF", "call_sf"))
+    await model.ainvoke("weather in SF?")
+    await get_weather.arun({"location": "SF"})
+    assert one(spans(), "execute_tool get_weather").attributes["gen_ai.tool.call.id"] == "call_sf"
+
+
 def test_call_ids_are_not_borrowed_from_another_trace(spans):
     model = scripted(_ask("SF", "call_1"))
     with tracer.start_as_current_span("first"):
@@ -282,12 +305,16 @@ def test_call_ids_are_not_borrowed_from_another_trace(spans):
 
 
 def test_a_given_call_id_wins(spans):
+    """langchain-core 1.x passes a ToolCall's id on: it wins over a match (0.3 passes none:
+    the model's call with the same name and arguments is found)."""
     model = scripted(_ask("SF", "call_1"))
+    seen = ToolStarts()
     with tracer.start_as_current_span("request"):
         model.invoke("weather?")
         get_weather.invoke({"name": "get_weather", "args": {"location": "SF"}, "id": "call_given",
-                            "type": "tool_call"})
-    assert one(spans(), "execute_tool get_weather").attributes["gen_ai.tool.call.id"] == "call_given"
+                            "type": "tool_call"}, config={"callbacks": [seen]})
+    expected = seen.call_ids[0] or "call_1"
+    assert one(spans(), "execute_tool get_weather").attributes["gen_ai.tool.call.id"] == expected
 
 
 def test_calls_never_run_are_forgotten_oldest_trace_first(spans, monkeypatch):
