@@ -148,17 +148,18 @@ class OTelCallbackHandler(BaseCallbackHandler):
         with self._lock:
             pending = self._calls.pop(key, None) or []
             pending.extend(calls)
-            self._calls[key] = pending[-MAX_CALLS:]
+            del pending[:-MAX_CALLS]
+            self._calls[key] = pending
             while len(self._calls) > MAX_CALL_TRACES:
                 self._calls.popitem(last=False)
 
     def _take_call(self, key: Any, name: str, arguments: Any, given: Optional[str]) -> Optional[str]:
         """The call id of a tool run (``given`` if LangChain passed it), and that call is done."""
-        pending = self._calls.get(key)
-        if not pending:
+        if not self._calls.get(key):
             return given
         args_key = extract.args_key(arguments) if given is None else None
         with self._lock:
+            pending = self._calls.get(key) or []
             if given is not None:
                 found = next((i for i, call in enumerate(pending) if call[2] == given), None)
             else:
