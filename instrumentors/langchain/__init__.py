@@ -24,6 +24,8 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("langchain_core.language_models.chat_models", "BaseChatModel._agenerate_with_cache", "agenerate"),
     ("langchain_core.language_models.chat_models", "BaseChatModel.stream", "stream"),
     ("langchain_core.language_models.chat_models", "BaseChatModel.astream", "astream"),
+    ("langchain_core.language_models.llms", "BaseLLM.generate", "keep_prompts"),
+    ("langchain_core.language_models.llms", "BaseLLM.agenerate", "akeep_prompts"),
     ("langchain_core.language_models.llms", "BaseLLM._generate_helper", "generate_helper"),
     ("langchain_core.language_models.llms", "BaseLLM._agenerate_helper", "agenerate_helper"),
     ("langchain_core.language_models.llms", "BaseLLM.stream", "stream"),

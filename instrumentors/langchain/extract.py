@@ -7,7 +7,7 @@ integrations differ by version, and a missing field must cost a value, never the
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 # LangChain's ``ls_provider`` -> the GenAI conventions' ``gen_ai.provider.name``
 _PROVIDERS = {
@@ -32,8 +32,11 @@ _PROVIDERS = {
     "watsonx": "ibm.watsonx.ai",
 }
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool",
-          "function": "tool", "developer": "system", "chat": "user"}
+# a message's ``type`` -> its role; a streamed ``*MessageChunk`` has the type of its class
+# ("AIMessageChunk"), read as the message it is a piece of
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool",
+          "developer": "system", "user": "user", "assistant": "assistant"}
+_CHUNK = "MessageChunk"
 
 # tags LangChain adds itself; they say nothing the span tree does not
 _INTERNAL_TAG_PREFIXES = ("seq:step:", "map:key:", "langsmith:", "graph:step:", "branch:")
@@ -160,11 +163,24 @@ def _args(value: Any) -> Any:
     return value
 
 
+def role(msg: Any) -> str:
+    """The conventions' role of a ``BaseMessage`` or ``BaseMessageChunk``: ``user``,
+    ``assistant``, ``system``, ``tool``, or a ``ChatMessage``'s own role."""
+    kind = getattr(msg, "type", None)
+    if not isinstance(kind, str) or not kind:
+        return "user"
+    if kind.endswith(_CHUNK):
+        kind = kind[:-len(_CHUNK)].lower()
+    if kind == "chat":  # ChatMessage: the role it was given
+        given = getattr(msg, "role", None)
+        return _ROLES.get(given, given) if isinstance(given, str) and given else "user"
+    return _ROLES.get(kind, kind)
+
+
 def message(msg: Any) -> Dict[str, Any]:
-    """One ``BaseMessage`` in the GenAI conventions' message shape."""
-    kind = getattr(msg, "type", None) or "user"
-    role = _ROLES.get(kind, getattr(msg, "role", None) or str(kind))
-    if role == "tool" or kind == "tool":
+    """One ``BaseMessage`` (or chunk) in the GenAI conventions' message shape."""
+    role_name = role(msg)
+    if role_name == "tool":
         parts = [{"type": "tool_call_response", "id": getattr(msg, "tool_call_id", None),
                   "response": _plain_content(getattr(msg, "content", None))}]
         return {"role": "tool", "parts": parts}
@@ -179,7 +195,7 @@ def message(msg: Any) -> Dict[str, Any]:
         if isinstance(function_call, Mapping):
             parts.append({"type": "tool_call", "name": function_call.get("name"),
                           "arguments": _args(function_call.get("arguments"))})
-    out: Dict[str, Any] = {"role": role, "parts": parts}
+    out: Dict[str, Any] = {"role": role_name, "parts": parts}
     name = getattr(msg, "name", None)
     if name:
         out["name"] = name
@@ -249,23 +265,29 @@ def _sum_usage(items: Iterable[Dict[str, Optional[int]]]) -> Dict[str, Optional[
     return total
 
 
+def _generations(result: Any) -> List[Any]:
+    return [g for batch in (getattr(result, "generations", None) or ()) for g in batch]
+
+
+def _finish_reason(gen: Any) -> Optional[str]:
+    info = getattr(gen, "generation_info", None) or {}
+    meta = getattr(getattr(gen, "message", None), "response_metadata", None) or {}
+    reason = info.get("finish_reason") or meta.get("finish_reason") or meta.get("stop_reason")
+    return reason if isinstance(reason, str) else None
+
+
 def llm_result(result: Any) -> Dict[str, Any]:
-    """Response fields of an ``LLMResult``: usage, model, id, finish reasons, output messages."""
+    """Response fields of an ``LLMResult``: usage, model, id, finish reasons."""
     out: Dict[str, Any] = {}
-    generations = [g for batch in (getattr(result, "generations", None) or ()) for g in batch]
     finish: List[str] = []
-    outputs: List[Dict[str, Any]] = []
     usages = []
-    for gen in generations:
-        info = getattr(gen, "generation_info", None) or {}
+    for gen in _generations(result):
         msg = getattr(gen, "message", None)
-        meta = getattr(msg, "response_metadata", None) or {}
-        reason = info.get("finish_reason") or meta.get("finish_reason") or meta.get("stop_reason")
-        if isinstance(reason, str):
+        reason = _finish_reason(gen)
+        if reason is not None:
             finish.append(reason)
         if msg is not None:
-            item = message(msg)
-            item["role"] = "assistant"
+            meta = getattr(msg, "response_metadata", None) or {}
             usage = getattr(msg, "usage_metadata", None)
             if usage:
                 usages.append(_usage_from_metadata(usage))
@@ -274,11 +296,8 @@ def llm_result(result: Any) -> Dict[str, Any]:
             if isinstance(msg_id, str) and not msg_id.startswith(("run-", "lc_run")):
                 out.setdefault("response_id", msg_id)
         else:
-            item = {"role": "assistant", "parts": _text_of(getattr(gen, "text", None))}
+            info = getattr(gen, "generation_info", None) or {}
             out.setdefault("response_model", info.get("model") or info.get("model_name"))
-        if isinstance(reason, str):
-            item["finish_reason"] = reason
-        outputs.append(item)
     if usages:
         out.update(_sum_usage(usages))
     llm_output = getattr(result, "llm_output", None) or {}
@@ -292,9 +311,24 @@ def llm_result(result: Any) -> Dict[str, Any]:
             out["response_id"] = llm_output["id"]
     if finish:
         out["finish_reasons"] = finish
-    if outputs:
-        out["output_messages"] = outputs
     return {k: v for k, v in out.items() if v is not None}
+
+
+def output_messages(result: Any) -> List[Dict[str, Any]]:
+    """The messages of an ``LLMResult``, one per generation, each with its finish reason."""
+    outputs: List[Dict[str, Any]] = []
+    for gen in _generations(result):
+        msg = getattr(gen, "message", None)
+        if msg is not None:
+            item = message(msg)
+            item["role"] = "assistant"
+        else:
+            item = {"role": "assistant", "parts": _text_of(getattr(gen, "text", None))}
+        reason = _finish_reason(gen)
+        if reason is not None:
+            item["finish_reason"] = reason
+        outputs.append(item)
+    return outputs
 
 
 # ---- tags, metadata, documents -----------------------------------------------------------
@@ -354,3 +388,86 @@ def run_name(serialized: Any, kwargs: Mapping[str, Any], default: str) -> str:
         if isinstance(ids, list) and ids:
             return str(ids[-1])
     return default
+
+
+# ---- conversations, agents, tool calls, retrievers ---------------------------------------
+
+# where LangChain apps name their conversation: LangGraph's ``thread_id`` (configurable keys
+# reach every run's metadata), or metadata the app sets itself
+_CONVERSATION_KEYS = ("thread_id", "session_id", "conversation_id")
+
+
+def conversation_id(metadata: Mapping[str, Any]) -> Optional[str]:
+    for key in _CONVERSATION_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+            return str(value)
+    return None
+
+
+def _as_messages(value: Any) -> Optional[List[Dict[str, Any]]]:
+    """A list of LangChain messages (or what ``convert_to_messages`` accepts: ``("user",
+    "hi")`` tuples, ``{"role", "content"}`` dicts, strings) as conventions messages."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    from langchain_core.messages import convert_to_messages
+
+    return [message(m) for m in convert_to_messages(value)]
+
+
+def agent_messages(step: Any) -> None:
+    """An agent's or workflow's content as messages (the core calls it only when content is
+    recorded): the messages it was given, and its answer.
+
+    LangGraph state ``{"messages": [...]}`` in and out (the answer: the last message);
+    ``AgentExecutor``'s ``{"input", "chat_history"}`` in and ``{"output"}`` out. Other
+    inputs and outputs stay raw."""
+    inputs, outputs = step.inputs, step.outputs
+    if isinstance(inputs, Mapping):
+        found = _as_messages(inputs.get("messages"))
+        if found is None and isinstance(inputs.get("input"), str):
+            found = (_as_messages(inputs.get("chat_history")) or []) + prompt_messages(inputs["input"])
+        step.input_messages = found
+    elif isinstance(inputs, str):
+        step.input_messages = prompt_messages(inputs)
+    answer: Any = None
+    if isinstance(outputs, Mapping):
+        said = outputs.get("messages")
+        if isinstance(said, (list, tuple)) and said:
+            answer = _as_messages(said[-1:])
+        elif isinstance(outputs.get("output"), str):
+            answer = [{"role": "assistant", "parts": _text_of(outputs["output"])}]
+    if answer:
+        step.output_messages = answer
+
+
+def args_key(args: Any) -> int:
+    """Tool-call arguments as a short key: calls are matched by name and arguments."""
+    try:
+        return hash(json.dumps(args, sort_keys=True, default=str))
+    except (TypeError, ValueError):
+        return hash(str(args))
+
+
+def requested_calls(result: Any) -> List[Tuple[str, int, str]]:
+    """The tool calls a model's result asks for: ``(name, arguments key, call id)``."""
+    calls: List[Tuple[str, int, str]] = []
+    for batch in getattr(result, "generations", None) or ():
+        for gen in batch:
+            for call in getattr(getattr(gen, "message", None), "tool_calls", None) or ():
+                if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
+                    calls.append((str(call.get("name")), args_key(call.get("args")), call["id"]))
+    return calls
+
+
+def top_k(retriever: Any, kwargs: Mapping[str, Any]) -> Optional[int]:
+    """How many documents a retriever was asked for: ``k`` passed to ``invoke``, a
+    ``VectorStoreRetriever``'s ``search_kwargs["k"]``, or a ``k`` / ``top_k`` field."""
+    k = kwargs.get("k")
+    if k is None:
+        search = getattr(retriever, "search_kwargs", None)
+        k = search.get("k") if isinstance(search, Mapping) else None
+    for name in ("k", "top_k"):
+        if k is None:
+            k = getattr(retriever, name, None)
+    return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else None

@@ -7,33 +7,56 @@ operation of its ``parent_run_id``, or the caller's current span for a root run.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from contextvars import ContextVar
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
 from llm_otel.core import (ForkSafeLock, LLMInvocation, Operation, Recorder, StepInvocation, ToolInvocation,
-                           guarded, report, suppressed)
+                           current_trace_id, guarded, report, suppressed)
 
 from . import extract
 
 HIDDEN_TAG = "langsmith:hidden"
 MAX_RUNS = 10_000
+# tool calls a model asked for, kept until the tool runs (to find a call id LangChain does
+# not pass on): per trace, for this many traces, this many calls each
+MAX_CALL_TRACES = 1_000
+MAX_CALLS = 128
 # control flow, not failure: LangGraph raises these to interrupt or hand over
 _CONTROL_FLOW = {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
 
 # set by the ``stream`` wrappers while LangChain runs one step of a model's stream: there,
 # ``_stream`` is called without its run manager, so the run's operation is handed over here
 STREAM_SLOT: ContextVar[Optional[List[Optional[Operation]]]] = ContextVar("llm_otel_lc_stream", default=None)
-# set by the LangGraph wrappers while an agent graph (model node + "tools" node) runs: its
-# first chain run is the graph itself, recorded as ``invoke_agent``
-AGENT_SLOT: ContextVar[Optional[List[bool]]] = ContextVar("llm_otel_lc_agent", default=None)
-# set by the retriever ``invoke`` wrappers: retrievers written without a ``run_manager``
-# parameter get none, so ``on_retriever_start`` hands the run's operation over here
-RETRIEVER_SLOT: ContextVar[Optional[List[Optional[Operation]]]] = ContextVar("llm_otel_lc_retriever",
-                                                                            default=None)
+# set by the LangGraph wrappers while a graph runs: ``[first run pending, agent-shaped]``. Its
+# first chain run is the graph itself: ``invoke_agent`` for an agent graph (a model node and a
+# "tools" node), else ``invoke_workflow``
+GRAPH_SLOT: ContextVar[Optional[List[bool]]] = ContextVar("llm_otel_lc_graph", default=None)
+# set by the retriever ``invoke`` wrappers: ``[operation, top_k]``. Retrievers written without
+# a ``run_manager`` parameter get none, so ``on_retriever_start`` hands the operation over here
+RETRIEVER_SLOT: ContextVar[Optional[List[Any]]] = ContextVar("llm_otel_lc_retriever", default=None)
+# set by the completion LLM wrappers for the length of ``generate``: what keeps a run's text
+# prompt alive while the call that made it runs (the record holds it only weakly)
+PROMPT_KEEPER: ContextVar[Optional[List[Any]]] = ContextVar("llm_otel_lc_prompts", default=None)
+
+
+class _Prompt:
+    """A text prompt, weakly referable: an open run's record holds it only while the call
+    that made it keeps it (a run that never ends keeps no 100 KB prompt alive)."""
+
+    __slots__ = ("text", "__weakref__")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _prompt_messages(prompts: List[_Prompt], inv: LLMInvocation) -> None:
+    """The core's converter for a completion LLM's prompt."""
+    inv.input_messages = extract.prompt_messages(prompts[0].text)
 
 
 class _Run:
@@ -64,6 +87,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         self.enabled = True
         self._runs: "OrderedDict[UUID, _Run]" = OrderedDict()
         self._lock = ForkSafeLock()
+        # trace id (or thread, outside any span) -> [(tool name, arguments key, call id)] asked for
+        self._calls: "OrderedDict[Any, List[Tuple[str, int, str]]]" = OrderedDict()
 
     # ---- the run table -----------------------------------------------------------------
 
@@ -112,6 +137,43 @@ class OTelCallbackHandler(BaseCallbackHandler):
     def open_runs(self) -> int:
         return len(self._runs)
 
+    # ---- tool call ids -------------------------------------------------------------------
+    # langchain-core 0.3 and AgentExecutor do not pass a tool's call id to ``on_tool_start``:
+    # it is the id of the call the model asked for, in the same trace, with the same tool
+    # name and arguments (the first such call not yet run; else the first of that name).
+    # Runs made outside any span (an app's own loop: ``model.invoke``, then
+    # ``tool.invoke(call)``) are each a trace of their own: there, calls are kept per thread.
+
+    def _remember_calls(self, key: Any, calls: List[Tuple[str, int, str]]) -> None:
+        with self._lock:
+            pending = self._calls.pop(key, None) or []
+            pending.extend(calls)
+            del pending[:-MAX_CALLS]
+            self._calls[key] = pending
+            while len(self._calls) > MAX_CALL_TRACES:
+                self._calls.popitem(last=False)
+
+    def _take_call(self, key: Any, name: str, arguments: Any, given: Optional[str]) -> Optional[str]:
+        """The call id of a tool run (``given`` if LangChain passed it), and that call is done."""
+        if not self._calls.get(key):
+            return given
+        args_key = extract.args_key(arguments) if given is None else None
+        with self._lock:
+            pending = self._calls.get(key) or []
+            if given is not None:
+                found = next((i for i, call in enumerate(pending) if call[2] == given), None)
+            else:
+                found = next((i for i, call in enumerate(pending) if call[0] == name and call[1] == args_key),
+                             None)
+                if found is None:
+                    found = next((i for i, call in enumerate(pending) if call[0] == name), None)
+            if found is None:
+                return given
+            call_id = pending.pop(found)[2]
+            if not pending:
+                self._calls.pop(key, None)
+        return given if given is not None else call_id
+
     def _skip(self, tags: Optional[List[str]]) -> bool:
         return not self.enabled or suppressed() or (tags is not None and HIDDEN_TAG in tags)
 
@@ -127,18 +189,23 @@ class OTelCallbackHandler(BaseCallbackHandler):
                             parent_run_id: Optional[UUID] = None, tags: Optional[List[str]] = None,
                             metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         batch = messages[0] if messages else []
-        self._start_llm("chat", serialized, batch, extract.messages, run_id, parent_run_id, tags, metadata, kwargs)
+        self._start_llm("chat", serialized, batch, _chat_messages, run_id, parent_run_id, tags, metadata, kwargs)
 
     @guarded
     def on_llm_start(self, serialized: Dict[str, Any], prompts: List[str], *, run_id: UUID,
                      parent_run_id: Optional[UUID] = None, tags: Optional[List[str]] = None,
                      metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        prompt = prompts[0] if prompts else ""
-        self._start_llm("text_completion", serialized, prompt, extract.prompt_messages, run_id, parent_run_id,
+        prompt = _Prompt(prompts[0] if prompts else "")
+        keeper = PROMPT_KEEPER.get()
+        if keeper is None:
+            keeper = STREAM_SLOT.get()
+        if keeper is not None:  # alive while the call that made the run runs
+            keeper.append(prompt)
+        self._start_llm("text_completion", serialized, [prompt], _prompt_messages, run_id, parent_run_id,
                         tags, metadata, kwargs)
 
-    def _start_llm(self, operation: str, serialized: Any, inputs: Any,
-                   convert: Callable[[Any], List[Dict[str, Any]]], run_id: UUID, parent_run_id: Optional[UUID],
+    def _start_llm(self, operation: str, serialized: Any, source: Any, convert: Callable[[Any, Any], None],
+                   run_id: UUID, parent_run_id: Optional[UUID],
                    tags: Optional[List[str]], metadata: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
         if not self.enabled or suppressed():
             self._add(run_id, None, parent_run_id)
@@ -154,10 +221,8 @@ class OTelCallbackHandler(BaseCallbackHandler):
         else:
             slot = None
         inv.tags, inv.metadata = extract.user_tags(tags), extract.user_metadata(metadata)
-        thread = metadata.get("thread_id")
-        if isinstance(thread, (str, int)) and not isinstance(thread, bool):
-            inv.conversation_id = str(thread)
-        inv.set_input(inputs, _into_input_messages(convert))
+        inv.conversation_id = extract.conversation_id(metadata)
+        inv.set_input(source, convert)
         op = self._start(inv, run_id, parent_run_id)
         if slot is not None and op:
             slot[0] = op
@@ -178,6 +243,11 @@ class OTelCallbackHandler(BaseCallbackHandler):
             for key, value in extract.llm_result(response).items():
                 if getattr(inv, key, None) is None:  # what the SDK underneath gave wins
                     setattr(inv, key, value)
+            if inv.output_messages is None and inv.output_converter is None:
+                inv.set_output(response, _output_messages)
+            calls = extract.requested_calls(response)
+            if calls:
+                self._remember_calls(op.trace_id if current_trace_id() is not None else _loose(), calls)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what we have
             report("langchain.llm_result", exc)
         owner = run.owner  # type: ignore[union-attr]
@@ -210,15 +280,18 @@ class OTelCallbackHandler(BaseCallbackHandler):
         metadata = metadata or {}
         name = extract.run_name(serialized, kwargs, "chain")
         step = StepInvocation(name=name, inputs=inputs, tags=extract.user_tags(tags),
-                              metadata=extract.user_metadata(metadata))
-        agent = metadata.get("lc_agent_name")
-        slot = AGENT_SLOT.get()
-        graph_agent = slot is not None and slot[0]
-        if graph_agent:
+                              metadata=extract.user_metadata(metadata),
+                              conversation_id=extract.conversation_id(metadata))
+        slot = GRAPH_SLOT.get()
+        graph = slot is not None and slot[0]
+        if graph:
             slot[0] = False  # type: ignore[index]
-        if graph_agent or name == "AgentExecutor" or (isinstance(agent, str) and agent == name):
+        if (graph and slot[1]) or _is_agent_run(name, serialized, metadata):  # type: ignore[index]
             step.operation, step.kind, step.agent_name = "invoke_agent", "agent", name
-            step.name = f"invoke_agent {name}"
+            step.messages_converter = extract.agent_messages
+        elif graph:
+            step.operation, step.kind, step.agent_name = "invoke_workflow", "workflow", name
+            step.messages_converter = extract.agent_messages
         elif metadata.get("langgraph_node") == name:
             step.kind, step.framework = "node", "langgraph"
             step.extras["node"] = name
@@ -278,12 +351,20 @@ class OTelCallbackHandler(BaseCallbackHandler):
             return
         serialized = serialized or {}
         description = serialized.get("description")
-        tool = ToolInvocation(name=extract.run_name(serialized, kwargs, "tool"),
-                              call_id=kwargs.get("tool_call_id"), tool_type="function",
+        name = extract.run_name(serialized, kwargs, "tool")
+        parent = self.op(parent_run_id)
+        trace_id = parent.trace_id if parent is not None else current_trace_id()
+        given = kwargs.get("tool_call_id")
+        call_id = self._take_call(trace_id if trace_id is not None else _loose(), name,
+                                  inputs if inputs is not None else input_str,
+                                  given if isinstance(given, str) and given else None)
+        tool = ToolInvocation(name=name, call_id=call_id, tool_type="function",
                               description=description if isinstance(description, str) and description else None,
                               arguments=inputs if inputs is not None else input_str,
-                              tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata))
-        self._start(tool, run_id, parent_run_id)
+                              tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata),
+                              conversation_id=extract.conversation_id(metadata or {}))
+        op = self.recorder.start(tool, parent=parent)
+        self._add(run_id, op or None, parent_run_id)
 
     @guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -313,10 +394,15 @@ class OTelCallbackHandler(BaseCallbackHandler):
         name = extract.run_name(serialized, kwargs, "retriever")
         step = StepInvocation(name=name, kind="retriever", operation="retrieval", data_source_id=name,
                               query=query if isinstance(query, str) else None,
-                              tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata))
-        op = self._start(step, run_id, parent_run_id)
+                              tags=extract.user_tags(tags), metadata=extract.user_metadata(metadata),
+                              conversation_id=extract.conversation_id(metadata or {}))
         slot = RETRIEVER_SLOT.get()
-        if slot is not None and slot[0] is None and op:
+        if slot is None or slot[0] is not None:
+            slot = None
+        else:
+            step.top_k = slot[1]  # the retriever's k, read from it by the invoke wrapper
+        op = self._start(step, run_id, parent_run_id)
+        if slot is not None and op:
             slot[0] = op
 
     @guarded
@@ -337,12 +423,30 @@ class OTelCallbackHandler(BaseCallbackHandler):
             op.fail(error)
 
 
-def _into_input_messages(convert: Callable[[Any], List[Dict[str, Any]]]) -> Callable[[Any, Any], None]:
-    """A converter for the core: LangChain's input (messages or a prompt) as input messages."""
-    def fill(inputs: Any, inv: LLMInvocation) -> None:
-        inv.input_messages = convert(inputs)
+def _output_messages(result: Any, inv: LLMInvocation) -> None:
+    """The core's converter for a model's output messages."""
+    inv.output_messages = extract.output_messages(result)
 
-    return fill
+
+def _chat_messages(batch: List[Any], inv: LLMInvocation) -> None:
+    """The core's converter for a chat model's input messages."""
+    inv.input_messages = extract.messages(batch)
+
+
+def _loose() -> Tuple[str, int]:
+    """Where the tool calls of runs made outside any span are kept: per thread."""
+    return ("outside any span", threading.get_ident())
+
+
+def _is_agent_run(name: str, serialized: Any, metadata: Dict[str, Any]) -> bool:
+    """An agent's own run: ``AgentExecutor`` (by name, or by class when its iterator streams
+    it), or a run named by its ``lc_agent_name`` metadata (``create_agent``, or the app's own
+    ``with_config(run_name=x, metadata={"lc_agent_name": x})``; its children inherit the
+    metadata under other names)."""
+    if name == "AgentExecutor" or metadata.get("lc_agent_name") == name:
+        return True
+    ids = serialized.get("id") if isinstance(serialized, dict) else None
+    return isinstance(ids, list) and bool(ids) and ids[-1] == "AgentExecutor"
 
 
 def _reported_usage(owner: Operation) -> bool:

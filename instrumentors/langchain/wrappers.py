@@ -18,7 +18,8 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from llm_otel.core import ForkSafeLock, Operation, StepInvocation, each_step, each_step_async, report
 
-from .handler import AGENT_SLOT, RETRIEVER_SLOT, STREAM_SLOT, OTelCallbackHandler
+from . import extract
+from .handler import GRAPH_SLOT, PROMPT_KEEPER, RETRIEVER_SLOT, STREAM_SLOT, OTelCallbackHandler
 
 
 class Wrappers:
@@ -97,6 +98,23 @@ class Wrappers:
             report("langchain.batch_owner", exc)
             return None
 
+    # ``BaseLLM.generate`` / ``agenerate`` start the runs of a completion LLM and make its
+    # calls: the runs' text prompts are kept alive for that long, and no longer.
+
+    def keep_prompts(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        token = PROMPT_KEEPER.set([])
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            PROMPT_KEEPER.reset(token)
+
+    async def akeep_prompts(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        token = PROMPT_KEEPER.set([])
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            PROMPT_KEEPER.reset(token)
+
     def generate_helper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``."""
         op = self._batch_owner(args, kwargs)
@@ -151,7 +169,7 @@ class Wrappers:
     def retriever_invoke(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """``BaseRetriever.invoke``."""
         self._ensure_wrapped(type(instance), "_get_relevant_documents", self.retrieve, _abstract_retriever)
-        token = RETRIEVER_SLOT.set([None])
+        token = RETRIEVER_SLOT.set([None, _top_k(instance, kwargs)])
         try:
             return wrapped(*args, **kwargs)
         finally:
@@ -161,7 +179,7 @@ class Wrappers:
         cls = type(instance)
         self._ensure_wrapped(cls, "_aget_relevant_documents", self.aretrieve, _abstract_retriever)
         self._ensure_wrapped(cls, "_get_relevant_documents", self.retrieve, _abstract_retriever)  # the default runs it
-        token = RETRIEVER_SLOT.set([None])
+        token = RETRIEVER_SLOT.set([None, _top_k(instance, kwargs)])
         try:
             return await wrapped(*args, **kwargs)
         finally:
@@ -196,13 +214,12 @@ class Wrappers:
     # ---- LangGraph agents ----------------------------------------------------------------
 
     def graph_stream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        """``Pregel.stream``: an agent graph's own run becomes ``invoke_agent``."""
-        iterator = wrapped(*args, **kwargs)
-        return _with_slot(iterator, AGENT_SLOT, [True]) if _is_agent_graph(instance) else iterator
+        """``Pregel.stream``: a graph's own run becomes ``invoke_workflow``, an agent graph's
+        ``invoke_agent``."""
+        return _with_slot(wrapped(*args, **kwargs), GRAPH_SLOT, [True, _is_agent_graph(instance)])
 
     def graph_astream(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        iterator = wrapped(*args, **kwargs)
-        return _with_aslot(iterator, AGENT_SLOT, [True]) if _is_agent_graph(instance) else iterator
+        return _with_aslot(wrapped(*args, **kwargs), GRAPH_SLOT, [True, _is_agent_graph(instance)])
 
     def _ensure_wrapped(self, cls: type, name: str, wrapper: Callable[..., Any],
                         skip: Optional[Callable[[type], bool]] = None) -> None:
@@ -237,6 +254,14 @@ def _abstract_retriever(owner: type) -> bool:
     """``BaseRetriever``'s own methods: abstract, or (async) running the sync one in a thread
     with the context copied, where the wrapped sync method activates the span."""
     return owner.__name__ == "BaseRetriever" and owner.__module__ == "langchain_core.retrievers"
+
+
+def _top_k(retriever: Any, kwargs: Any) -> Any:
+    try:
+        return extract.top_k(retriever, kwargs)
+    except Exception as exc:  # noqa: BLE001
+        report("langchain.top_k", exc)
+        return None
 
 
 def _is_agent_graph(graph: Any) -> bool:

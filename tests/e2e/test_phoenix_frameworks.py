@@ -7,11 +7,14 @@ call merged), with the usage the server really reported.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
-from e2e_support import otlp_env, run_example
+from e2e_support import ROOT, otlp_env, run_example
+
+APPS = ROOT / "tests" / "e2e" / "apps"
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +73,74 @@ def test_langchain_chain_with_retriever_and_tool(phoenix, standin):
     # every embeddings request the app made is one embeddings span, in or out of the trace
     embedded = Counter(s["attributes"].get("gen_ai.operation.name") for s in spans)["embeddings"]
     assert embedded == sum(1 for e in served if e[0].endswith("/embeddings"))
+
+
+def _validated(span, key, converted):
+    """Phoenix turned our JSON content attribute into its own attributes: every item of it
+    passed its strict validation (one bad item and none is converted)."""
+    items = json.loads(span["attributes"][key])
+    indexes = {k.split(".")[2] for k in span["attributes"] if k.startswith(converted + ".")}
+    assert indexes == {str(i) for i in range(len(items))}, (span["name"], key)
+    return items
+
+
+def test_langchain_agent_conversation(phoenix, standin):
+    """What a Phoenix user looks for in an agent app: the agent with its name and messages,
+    its tools with their call ids, the retriever with its documents, one session for the
+    conversation; and every message, document and tool list we send passes Phoenix's
+    validation of the conventions' JSON."""
+    before = len(standin.journal)
+    env = otlp_env(phoenix, "http/protobuf", "e2e-langchain-agent", standin)
+    env.update({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY", "E2E_THREAD": "trip-42",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "llama_index"})
+    proc = run_example(str(APPS / "langchain_agent.py"), env=env)
+    served = standin.journal[before:]
+    spans = phoenix.spans("e2e-langchain-agent", expect=19, context=proc.stderr)
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    agents = [s for s in spans if s["span_kind"] == "AGENT"]
+    assert [a["name"] for a in agents] == ["invoke_agent travel_agent"] * 2
+    answers = [r["choices"][0]["message"]["content"] for p, _b, r in served
+               if p.endswith("/chat/completions") and r["choices"][0]["message"]["content"]]
+    for agent, question, answer in zip(agents, ("What should I pack for Paris?", "And what about Oslo?"), answers):
+        a = agent["attributes"]
+        assert a["gen_ai.agent.name"] == "travel_agent" and agent["parent_id"] is None
+        assert _validated(agent, "gen_ai.input.messages", "llm.input_messages")[0]["parts"][0]["content"] == question
+        assert a["llm.input_messages.0.message.role"] == "user"
+        assert _validated(agent, "gen_ai.output.messages", "llm.output_messages")[0]["parts"][0]["content"] == answer
+        assert a["llm.output_messages.0.message.content"] == answer
+    # the tools, with the ids of the calls the server asked for, under their agent
+    asked = [call["id"] for _p, _b, r in served if _p.endswith("/chat/completions")
+             for call in (r["choices"][0]["message"].get("tool_calls") or ())]
+    tools = [s for s in spans if s["span_kind"] == "TOOL"]
+    assert [t["attributes"]["tool.id"] for t in tools] == [t["attributes"]["gen_ai.tool.call.id"] for t in tools] \
+        == asked and len(asked) == 2
+    for tool_span in tools:
+        assert tool_span["attributes"]["gen_ai.agent.name"] == "travel_agent"
+        assert "invoke_agent travel_agent" in _ancestors(tool_span, by_id)
+    # the retriever inside the tool, with its documents (ids and scores) and its query embedding
+    retrievers = [s for s in spans if s["span_kind"] == "RETRIEVER"]
+    assert len(retrievers) == 2
+    for retriever in retrievers:
+        docs = _validated(retriever, "gen_ai.retrieval.documents", "retrieval.documents")
+        a = retriever["attributes"]
+        assert [a[f"retrieval.documents.{i}.document.id"] for i in range(len(docs))] == [d["id"] for d in docs]
+        assert all(a[f"retrieval.documents.{i}.document.score"] == d["score"] for i, d in enumerate(docs))
+        assert a["gen_ai.request.top_k"] == 2.0 and by_id[retriever["parent_id"]]["span_kind"] == "TOOL"
+        assert any(s["parent_id"] == retriever["context"]["span_id"] and s["span_kind"] == "EMBEDDING" for s in spans)
+    # every model call once, with what the server reported; every content attribute valid
+    chats = [s for s in spans if s["span_kind"] == "LLM"]
+    _check_llm_spans_match_server(chats, [e for e in served if e[0].endswith("/chat/completions")])
+    for span in chats:
+        for key, converted in (("gen_ai.input.messages", "llm.input_messages"),
+                               ("gen_ai.output.messages", "llm.output_messages"),
+                               ("gen_ai.tool.definitions", "llm.tools")):
+            _validated(span, key, converted)
+    # one conversation, one session: both turns' traces, every span of them in it
+    (session,) = phoenix.get("/v1/projects/e2e-langchain-agent/sessions")["data"]
+    assert session["session_id"] == "trip-42"
+    assert sorted(t["trace_id"] for t in session["traces"]) == sorted(a["context"]["trace_id"] for a in agents)
+    in_conversation = [s for s in spans if s["context"]["trace_id"] in {a["context"]["trace_id"] for a in agents}]
+    assert {s["attributes"].get("gen_ai.conversation.id") for s in in_conversation} == {"trip-42"}
 
 
 def test_llamaindex_rag_query(phoenix, standin):

@@ -216,8 +216,10 @@ async def test_langgraph_ainvoke_with_recorded_chat_openai(spans, metric_reader,
     assert "10" in result["messages"][-1].content
 
     got = spans()
-    graph_span = one(got, "LangGraph")
-    assert graph_span.attributes["llm_otel.span.kind"] == "chain"  # a plain graph is no agent
+    graph_span = one(got, "invoke_workflow LangGraph")  # a plain graph is a workflow, not an agent
+    assert graph_span.attributes["gen_ai.operation.name"] == "invoke_workflow"
+    assert graph_span.attributes["gen_ai.workflow.name"] == "LangGraph"
+    assert graph_span.kind is trace.SpanKind.INTERNAL
     node = one(got, "calculate")
     assert node.attributes["llm_otel.span.kind"] == "node" and parent_of(got, node) is graph_span
     chat = one(got, "chat gpt-4o")

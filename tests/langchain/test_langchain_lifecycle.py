@@ -7,10 +7,10 @@ import uuid
 from typing import Any, Iterator, List
 
 from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from lc_support import named, one, parent_of
 from opentelemetry import trace
@@ -225,3 +225,61 @@ def test_managers_built_before_reinstrumenting_are_traced_once(spans, instrument
     instrumented.instrument()
     FakeListChatModel(responses=["x"]).invoke("hi", config={"callbacks": old})
     assert [s.name for s in spans()] == ["chat"]
+
+
+def _never_ending_runs(count: int, size: int) -> List[Any]:
+    """``count`` runs of each kind, started through LangChain's callback manager with inputs of
+    ``size`` characters that their caller lets go of at once (a task that died), never ended."""
+    from langchain_core.callbacks import CallbackManager
+    from langchain_core.messages import HumanMessage
+
+    manager = CallbackManager(handlers=[])
+    ended = []
+    for n in range(count):
+        text = f"{n} " + "x" * size
+        ended += manager.on_chat_model_start({"name": "m"}, [[HumanMessage(text)]], invocation_params={"model": "gpt-4o"})
+        ended += manager.on_llm_start({"name": "m"}, [text], invocation_params={"model": "gpt-3.5-turbo-instruct"})
+        ended.append(manager.on_chain_start({"name": "c"}, {"question": text}))
+        ended.append(manager.on_tool_start({"name": "t"}, text, inputs={"query": text}))
+        ended.append(manager.on_retriever_start({"name": "r"}, text))
+    return ended
+
+
+def test_runs_that_never_end_keep_no_inputs_when_content_is_off(spans, instrumented):
+    """10,000 open runs with 100 KB inputs once held ~1 GB: an open run holds only what its span will need."""
+    import tracemalloc
+
+    runs_per_kind, size = 400, 100_000
+    before_open = instrumented.handler.open_runs()
+    _never_ending_runs(5, size)  # warm up (first-use allocations of LangChain and the SDK)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        managers = _never_ending_runs(runs_per_kind, size)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    runs = runs_per_kind * 5
+    assert instrumented.handler.open_runs() - before_open == runs + 25
+    assert held / runs < 8_000, f"{held / runs:.0f} bytes per open run"  # an input alone is 100,000
+    for manager in managers:  # they end after all: each span still ends, with what it needs
+        end = getattr(manager, "on_llm_end", None) or getattr(manager, "on_chain_end", None) \
+            or getattr(manager, "on_tool_end", None) or manager.on_retriever_end
+        end(LLMResult(generations=[[]]) if hasattr(manager, "on_llm_end") else {})
+    assert len([s for s in spans() if s.start_time and s.end_time]) >= runs
+
+
+def test_a_completion_prompt_is_still_counted_while_its_call_runs(spans):
+    """The prompt a completion LLM's record holds weakly is kept alive by its call: the local
+    count of its input tokens is still made, for invoke, batch and stream."""
+    llm = FakeListLLM(responses=["four five six"] * 4)
+    llm.invoke("one two three")
+    llm.batch(["one two", "one two three four"])
+    assert "".join(llm.stream("one")) == "four five six"
+    calls = sorted((s for s in spans() if s.attributes.get("gen_ai.operation.name") == "text_completion"),
+                   key=lambda s: s.start_time)
+    counted = [c.attributes.get("llm_otel.usage.estimated_input_tokens") for c in calls]
+    assert all(isinstance(n, int) for n in counted)
+    assert len({n - words for n, words in zip(counted, [3, 2, 4, 1])}) == 1  # the prompt's words, plus the same overhead

@@ -24,6 +24,7 @@ from support.cassettes import Cassette, serve
 from support.standin import running_standin, standin_server as standin
 
 import llm_otel
+from llm_otel import config
 from support.estimates import estimated_tokens
 
 KEY = "sk-test-not-a-real-key"
@@ -87,6 +88,70 @@ def test_vector_store_retriever_query_embedding_is_its_child(spans, standin_url)
     with tracer.start_as_current_span("after"):
         pass
     assert parent_of(spans(), one(spans(), "after")) is None
+
+
+@pytest.mark.parametrize("content", ["off", "on"])
+def test_vector_store_retrieval_top_k_query_and_documents(spans, standin_url, monkeypatch, content):
+    url, journal = standin_url
+    if content == "on":
+        monkeypatch.setenv(config.CAPTURE_CONTENT_ENV, "SPAN_ONLY")
+    config.reload()
+    try:
+        retriever = vector_store(url).as_retriever(search_kwargs={"k": 2})
+        docs = retriever.invoke("how do spans nest", config={"metadata": {"session_id": "s-3"}})
+    finally:
+        monkeypatch.delenv(config.CAPTURE_CONTENT_ENV, raising=False)
+        config.reload()
+    got = spans()
+    _assert_query_embedding_nested(got, journal)  # in both modes
+    span = one(got, "retrieval VectorStoreRetriever")
+    a = span.attributes
+    assert a["gen_ai.request.top_k"] == 2.0 and a["gen_ai.data_source.id"] == "VectorStoreRetriever"
+    assert a["gen_ai.conversation.id"] == "s-3"
+    if content == "off":
+        assert not [k for k in a if k.startswith("gen_ai.retrieval.")]
+        return
+    assert a["gen_ai.retrieval.query.text"] == "how do spans nest"
+    recorded = json.loads(a["gen_ai.retrieval.documents"])
+    assert [d["id"] for d in recorded] == [d.id for d in docs]
+    assert [d["content"] for d in recorded] == [d.page_content for d in docs]
+    assert all("score" not in d for d in recorded)  # this retriever returns none: none invented
+
+
+class ScoredRetriever(BaseRetriever):
+    """A retriever that returns its similarity scores in each document's metadata."""
+
+    store: InMemoryVectorStore
+    k: int = 3
+
+    def _get_relevant_documents(self, query: str, *, run_manager) -> List[Document]:
+        found = self.store.similarity_search_with_score(query, k=self.k)
+        return [Document(id=doc.id, page_content=doc.page_content, metadata={**doc.metadata, "score": score})
+                for doc, score in found]
+
+
+def test_retrieval_documents_with_scores_and_top_k_under_the_latest_conventions(spans, standin_url, monkeypatch,
+                                                                                capture_content):
+    url, _ = standin_url
+    monkeypatch.setenv(config.SEMCONV_OPT_IN_ENV, "gen_ai_latest_experimental")
+    config.reload()
+    try:
+        docs = ScoredRetriever(store=vector_store(url), k=2).invoke("bananas")
+    finally:
+        monkeypatch.delenv(config.SEMCONV_OPT_IN_ENV)
+        config.reload()
+    span = one(spans(), "retrieval ScoredRetriever")
+    assert span.attributes["gen_ai.retrieval.top_k"] == 2 and "gen_ai.request.top_k" not in span.attributes
+    recorded = json.loads(span.attributes["gen_ai.retrieval.documents"])
+    assert [(d["id"], d["score"]) for d in recorded] == [(d.id, d.metadata["score"]) for d in docs]
+    assert recorded[0]["id"] == "doc-3" and recorded[1]["score"] < recorded[0]["score"]
+
+
+def test_top_k_given_to_invoke_wins(spans, standin_url):
+    url, _ = standin_url
+    retriever = vector_store(url).as_retriever(search_kwargs={"k": 1})
+    assert len(retriever.invoke("spans", k=3)) == 3
+    assert one(spans(), "retrieval VectorStoreRetriever").attributes["gen_ai.request.top_k"] == 3.0
 
 
 async def test_vector_store_retriever_ainvoke_query_embedding_is_its_child(spans, standin_url):

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 
+import openai
 import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_openai import ChatOpenAI
+from langchain_openai import AzureChatOpenAI, ChatOpenAI
 from lc_support import DURATION, TOKENS, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
 from support.estimates import estimated_tokens
+from support.standin import running_standin
+
+import llm_otel
 
 tracer = trace.get_tracer("test")
 
@@ -113,3 +120,74 @@ def test_tool_call_round_trip_with_history(spans, metric_reader, lc_recordings, 
                                      "response": sent["messages"][3]["content"]}
     assert chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert metric_reader.total(TOKENS, gen_ai__token__type="input") == 88
+
+
+# ---- over the stand-in server: Azure OpenAI, a model that calls the API twice ------------
+
+
+@pytest.fixture(scope="module")
+def standin():
+    with running_standin() as served:
+        yield served
+
+
+def test_azure_chat_openai_is_azure_openai_with_openai_extras(spans, metric_reader, standin):
+    url, journal = standin
+    endpoint = url.rsplit("/v1", 1)[0]
+    model = AzureChatOpenAI(azure_endpoint=endpoint, azure_deployment="prod-4o", model="gpt-4o-mini",
+                            api_version="2024-10-21", api_key="0123456789abcdef0123456789abcdef", max_retries=0)
+    assert model.invoke("hi").content.startswith("Stand-in answer")
+    client = openai.AzureOpenAI(azure_endpoint=endpoint, azure_deployment="prod-4o", api_version="2024-10-21",
+                                api_key="0123456789abcdef0123456789abcdef", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert journal[-1][0] == "/openai/deployments/prod-4o/chat/completions"
+
+    langchain_span, sdk_span = genai_spans(spans())  # one span per call: LangChain's, then the SDK's alone
+    served = journal[-1][2]
+    for span in (langchain_span, sdk_span):  # the same deployment, the same provider, on both paths
+        a = span.attributes
+        assert a["gen_ai.provider.name"] == "azure.ai.openai"
+        assert a["openai.response.system_fingerprint"] == served["system_fingerprint"]
+        assert a["openai.response.service_tier"] == served["service_tier"]
+        assert a["gen_ai.response.model"] == served["model"]
+        assert not [k for k in a if k.startswith("azure.")]  # no invented namespace
+    assert langchain_span.attributes["gen_ai.usage.input_tokens"] == served["usage"]["prompt_tokens"]
+    assert metric_reader.count(DURATION, gen_ai__provider__name="azure.ai.openai",
+                               openai__response__system_fingerprint=served["system_fingerprint"]) == 2
+
+
+class DraftThenRefine(BaseChatModel):
+    """A chat model that makes two API calls per run: a draft, then a refinement of it."""
+
+    base_url: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "draft-then-refine"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        client = openai.OpenAI(base_url=self.base_url, api_key="sk-test-not-a-real-key", max_retries=0)
+        question = [{"role": "user", "content": messages[-1].content}]
+        draft = client.chat.completions.create(model="gpt-4o-mini", messages=question)
+        final = client.chat.completions.create(model="gpt-4o-mini", messages=question + [
+            {"role": "assistant", "content": draft.choices[0].message.content},
+            {"role": "user", "content": "Make it shorter."}])
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=final.choices[0].message.content))])
+
+
+def test_one_run_two_api_calls_adds_both_usages(spans, metric_reader, standin):
+    url, journal = standin
+    before = len(journal)
+    with llm_otel.usage() as used:
+        DraftThenRefine(base_url=url).invoke("Name a colour")
+    served = [response["usage"] for _path, _body, response in journal[before:]]
+    assert len(served) == 2
+    (chat,) = genai_spans(spans())  # one LangChain run, one span
+    prompt, completion = (sum(u["prompt_tokens"] for u in served), sum(u["completion_tokens"] for u in served))
+    assert (chat.attributes["gen_ai.usage.input_tokens"], chat.attributes["gen_ai.usage.output_tokens"]) == (
+        prompt, completion)
+    assert metric_reader.total(TOKENS, gen_ai__token__type="input") == prompt
+    assert metric_reader.total(TOKENS, gen_ai__token__type="output") == completion
+    assert metric_reader.count(DURATION) == 1
+    assert (used.requests, used.input_tokens, used.output_tokens) == (2, prompt, completion)
+    assert used.cost_usd == pytest.approx(chat.attributes["llm_otel.cost.usd"]) and used.cost_usd > 0

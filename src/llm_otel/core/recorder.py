@@ -340,7 +340,10 @@ class Recorder:
             else:
                 span.update_name(mapping.span_name(mapping.step_span_name(record), limit))
                 attrs = mapping.step_end(record, settings)
-                content = mapping.step_content(record, limit) if _step_content_recorded(record, settings) else None
+                recorded = _step_content_recorded(record, settings)
+                if recorded and record.messages_converter is not None:
+                    _convert_step(record)
+                content = mapping.step_content(record, limit) if recorded else None
             if reason in mapping.END_REASONS:
                 attrs[mapping.END_REASONS[reason]] = True
             span.set_attributes(attrs)
@@ -581,6 +584,15 @@ def _convert(inv: LLMInvocation, which: str) -> None:
         convert(source, inv)
     except Exception as exc:  # noqa: BLE001 - the record still ends, without that content
         report(f"{which} content of {inv.provider} {inv.operation}", exc)
+
+
+def _convert_step(step: StepInvocation) -> None:
+    """A step's content as conversation messages (an agent's input and answer)."""
+    convert, step.messages_converter = step.messages_converter, None
+    try:
+        convert(step)
+    except Exception as exc:  # noqa: BLE001 - the step still ends, with its raw content
+        report(f"messages of {step.name}", exc)
 
 
 def _sum_contributions(op: Operation) -> None:

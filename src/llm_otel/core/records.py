@@ -173,6 +173,9 @@ class StepInvocation:
     #: content as conversation messages (semconv shape) rather than raw inputs/outputs
     input_messages: Optional[List[Dict[str, Any]]] = None
     output_messages: Optional[List[Dict[str, Any]]] = None
+    #: ``convert(record)`` fills input_messages / output_messages from inputs / outputs;
+    #: the core runs it when the step ends, only if its content is recorded
+    messages_converter: Optional[Callable[[Any], None]] = None
     #: None: inherited from the operation this one runs under
     conversation_id: Optional[str] = None
     # retrieval (operation retrieval)
