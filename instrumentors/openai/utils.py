@@ -24,6 +24,10 @@ def _sentinel_types() -> Tuple[type, ...]:
 _SENTINELS = _sentinel_types()
 
 
+def _PYDANTIC_MODEL(cls: type) -> bool:  # noqa: N802 - reads as the test it is
+    return hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
+
+
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for dicts (request bodies), ``obj.key`` for SDK models (responses);
     None and the SDK's NOT_GIVEN / omit sentinels read as absent."""
@@ -32,7 +36,17 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         value = obj.get(key, default)
     else:
-        value = getattr(obj, key, default)
+        fields = getattr(obj, "__dict__", None)
+        if fields is not None and key in fields:  # a field (pydantic keeps them here)
+            value = fields[key]
+        elif _PYDANTIC_MODEL(type(obj)):  # getattr of a name a model lacks raises inside: slow
+            extra = getattr(obj, "__pydantic_extra__", None)  # fields the API sent beyond the SDK's
+            if extra and key in extra:
+                value = extra[key]
+            else:  # a property (``output_text``), else absent
+                value = getattr(obj, key, default) if hasattr(type(obj), key) else default
+        else:
+            value = getattr(obj, key, default)
     return default if value is None or isinstance(value, _SENTINELS) else value
 
 

@@ -93,7 +93,7 @@ class ForeignSpans(SpanProcessor):  # type: ignore[misc]
             if not self.enabled:
                 return
             scope = getattr(span.instrumentation_scope, "name", "") or ""
-            if scope == _own_scope():
+            if scope == sc.SCOPE:
                 return
             attributes = span.attributes or {}
             if attributes.get(sc.OPERATION_NAME) not in TAKEN:
@@ -140,12 +140,6 @@ class ForeignSpans(SpanProcessor):  # type: ignore[misc]
 
     def _after_fork_in_child(self) -> None:
         self._open = OrderedDict()
-
-
-def _own_scope() -> str:
-    from llm_otel.core.recorder import SCOPE
-
-    return SCOPE
 
 
 def _warn_once(scope: str) -> None:

@@ -45,7 +45,7 @@ try:  # public since opentelemetry-api 1.x, but private-named
 except ImportError:  # pragma: no cover
     _SUPPRESS_INSTRUMENTATION_KEY = otel_context.create_key("suppress_instrumentation")
 
-SCOPE = "llm_otel"
+SCOPE = sc.SCOPE
 
 EndHook = Callable[[LLMInvocation], None]
 _end_hooks: List[EndHook] = []

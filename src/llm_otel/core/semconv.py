@@ -9,6 +9,8 @@ with GenAI, what backends parse today); with ``OTEL_SEMCONV_STABILITY_OPT_IN`` c
 (the ``LATEST_*`` names). Names new in v0.1.0 without a v1.41 counterpart are emitted in both.
 """
 
+SCOPE = "llm_otel"  # the instrumentation scope of every span, metric and event llm-otel records
+
 # span / metric attributes
 OPERATION_NAME = "gen_ai.operation.name"
 PROVIDER_NAME = "gen_ai.provider.name"
