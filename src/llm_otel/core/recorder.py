@@ -319,7 +319,8 @@ class Recorder:
             else:
                 span.update_name(mapping.span_name(mapping.step_span_name(record), limit))
                 attrs = mapping.step_end(record, settings)
-                content = mapping.step_content(record, limit) if _step_content_recorded(record, settings) else None
+                content = mapping.step_content(record, limit, settings.latest_semconv) \
+                    if _step_content_recorded(record, settings) else None
             if reason in mapping.END_REASONS:
                 attrs[mapping.END_REASONS[reason]] = True
             span.set_attributes(attrs)
