@@ -26,6 +26,8 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("llama_index.llms.openai.base", "OpenAI._stream_complete", "stream"),
     ("llama_index.llms.openai.base", "OpenAI._astream_chat", "astream"),
     ("llama_index.llms.openai.base", "OpenAI._astream_complete", "astream"),
+    ("llama_index.core.llms.custom", "CustomLLM.astream_chat", "custom_astream"),
+    ("llama_index.core.llms.custom", "CustomLLM.astream_complete", "custom_astream"),
 ]
 
 
@@ -128,7 +130,7 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
         dispatcher = get_dispatcher()
         dispatcher.add_span_handler(span_handler)
         dispatcher.add_event_handler(event_handler)
-        wrappers = Wrappers(recorder)
+        wrappers = Wrappers(recorder, tracker)
         applied = []
         for module, name, method in _PATCHES:
             if patch(module, name, getattr(wrappers, method)):

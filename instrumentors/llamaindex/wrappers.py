@@ -8,6 +8,11 @@
   LlamaIndex span has exited. The generator is wrapped so each step of it runs in the
   context the stream was created in: the LLM span current and claimed, so the OpenAI
   instrumentor adds to it instead of making a second span.
+- A custom LLM's ``astream_chat`` / ``astream_complete`` (``CustomLLM``: MockLLM, the
+  app's own models) read its sync stream when first read, also after the span exited:
+  its async generator is read with the LLM span current and claimed, so that inner call
+  is part of the same span (one span, one count, in the caller's trace) even when no span
+  of the app's is current.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from . import extract as ex
 
 
 class Wrappers:
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, tracker: Any) -> None:
         self.recorder = recorder
+        self.tracker = tracker
 
     # ---- TREE --------------------------------------------------------------------------
 
@@ -111,9 +117,19 @@ class Wrappers:
             return agen
         return carry_context_async(agen)
 
+    async def custom_astream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        agen = await wrapped(*args, **kwargs)
+        op = self._stream_op(instance, agen)
+        return op.each_step_async(agen, claim=True) if op is not None else agen
+
+    @guarded
+    def _stream_op(self, instance: Any, agen: Any) -> Any:
+        if suppressed() or not hasattr(agen, "__anext__"):
+            return None
+        return self.tracker.stream_made_here(instance)
+
 
 def _count(step: StepInvocation, key: str, value: Any) -> None:
     count = ex.size(value)
     if count is not None:
         step.extras[key] = count
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from li_support import gen_ai, parent_of, roots
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import ChatMessage
@@ -55,7 +56,7 @@ def test_rag_with_openai_llm_and_embeddings_no_double_count(spans, metric_reader
     assert build.attributes["gen_ai.request.model"] == "text-embedding-3-large"
     assert build.attributes["llm_otel.llamaindex.inputs"] == 22
     assert build.attributes["server.address"] == "127.0.0.1"  # learnt from the SDK underneath
-    assert parent_of(got, query_embed).name.startswith("retrieve ")
+    assert parent_of(got, query_embed).attributes["gen_ai.operation.name"] == "retrieval"
 
     (chat,) = gen_ai(got, "chat")
     assert chat.name == "chat gpt-3.5-turbo"
@@ -115,7 +116,12 @@ def test_async_streamed_openai_chat_is_one_span(spans, metric_reader, recordings
 
 
 def test_structured_llm_with_recorded_openai(spans, metric_reader, li_recordings):
+    from llama_index.llms.openai.utils import is_json_schema_supported
     from pydantic import BaseModel, Field
+
+    if not is_json_schema_supported("gpt-4o"):
+        pytest.skip("this llama-index-llms-openai / openai pair asks for structured output by function "
+                    "calling; the recording answers a response_format request")
 
     class Invoice(BaseModel):
         """Example model for structured output testing."""

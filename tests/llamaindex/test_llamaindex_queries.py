@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from li_support import EVENT_TYPE, ScriptedLLM, children, documents, gen_ai, named, one, parent_of, roots
+from li_support import EVENT_TYPE, ScriptedLLM, children, documents, gen_ai, named, one, one_of, parent_of, roots
 from llama_index.core import TreeIndex, VectorStoreIndex
 from llama_index.core.query_engine import SubQuestionQueryEngine
 from llama_index.core.question_gen import LLMQuestionGenerator
@@ -56,14 +56,19 @@ def test_query_is_one_trace_under_the_callers_span(spans, metric_reader):
     assert parent_of(got, query).name == "request"
     assert query.attributes[EVENT_TYPE] == "QUERY"
     assert query.attributes["llm_otel.llamaindex.component"] == "RetrieverQueryEngine"
-    retrieve, synth = one(got, "retrieve"), one(got, "synthesize")
+    retrieve, synth = one_of(got, "retrieval"), one(got, "synthesize")
     assert parent_of(got, retrieve) is query and parent_of(got, synth) is query
+    # a retrieval in the conventions' words: named after the index it searched, top_k asked for
+    assert retrieve.name == f"retrieval {index.index_id}"
+    assert retrieve.kind == trace.SpanKind.CLIENT  # v1.41
+    assert retrieve.attributes["gen_ai.data_source.id"] == index.index_id
+    assert retrieve.attributes["gen_ai.request.top_k"] == 2.0
+    assert retrieve.attributes["openinference.span.kind"] == "RETRIEVER"
     assert retrieve.attributes[EVENT_TYPE] == "RETRIEVE"
-    assert retrieve.attributes["llm_otel.llamaindex.retrieval.top_k"] == 2
-    assert retrieve.attributes["llm_otel.llamaindex.nodes"] == 2
-    ids = list(retrieve.attributes["llm_otel.llamaindex.retrieval.node_ids"])
-    assert ids == [n.node.node_id for n in response.source_nodes]
-    assert len(json.loads(retrieve.attributes["llm_otel.llamaindex.retrieval.scores"])) == 2
+    assert retrieve.attributes["llm_otel.llamaindex.component"] == "VectorIndexRetriever"
+    assert retrieve.attributes["llm_otel.llamaindex.nodes"] == len(response.source_nodes) == 2
+    # documents and the query are content: not recorded by default
+    assert not [k for k in retrieve.attributes if k.startswith(("gen_ai.retrieval.", "llm_otel.llamaindex.retrieval"))]
     assert parent_of(got, one(got, "embeddings")) is retrieve
     assert synth.attributes["llm_otel.llamaindex.input_nodes"] == 2
 
@@ -118,7 +123,7 @@ def test_concurrent_async_queries_keep_their_own_trees(spans):
         (query,) = named(trace_spans, "query")
         assert parent_of(got, query) is request
         kinds = sorted(s.name.split(" ")[0] for s in children(got, query))
-        assert kinds == ["retrieve", "synthesize"]
+        assert kinds == ["retrieval", "synthesize"]
         assert len(gen_ai(trace_spans, "text_completion")) == 1
         assert len(gen_ai(trace_spans, "embeddings")) == 1
 
@@ -159,13 +164,18 @@ def test_async_streamed_query_without_caller_span_is_one_trace(spans):
 
 
 def test_content_only_when_capture_is_on(spans, capture_content):
-    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine(similarity_top_k=1)
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine(similarity_top_k=2)
     before = {s.context.span_id for s in spans()}
-    engine.query("secret question")
+    response = engine.query("secret question")
     got = [s for s in spans() if s.context.span_id not in before]
-    retrieve = one(got, "retrieve")
-    assert retrieve.attributes["llm_otel.input"] == "secret question"
-    assert "w" in json.loads(retrieve.attributes["llm_otel.output"])[0]["text"]
+    retrieve = one_of(got, "retrieval")
+    assert retrieve.attributes["gen_ai.retrieval.query.text"] == "secret question"
+    docs = json.loads(retrieve.attributes["gen_ai.retrieval.documents"])
+    # every document as v1.41 requires it (id and score) and, with content on, its text
+    assert [d["id"] for d in docs] == [n.node.node_id for n in response.source_nodes]
+    assert [d["score"] for d in docs] == [n.score for n in response.source_nodes]
+    assert [d["content"] for d in docs] == [n.node.get_content() for n in response.source_nodes]
+    assert all(d["content"].startswith("document ") for d in docs)
     assert one(got, "query").attributes["llm_otel.input"] == "secret question"
     assert "gen_ai.input.messages" in gen_ai(got, "text_completion")[0].attributes
 
@@ -201,8 +211,9 @@ def test_tree_index_build_and_query(spans, metric_reader):
     before = {s.context.span_id for s in spans()}
     index.as_query_engine().query("which leaf?")
     got = [s for s in spans() if s.context.span_id not in before]
-    retrieve = one(got, "retrieve")
+    retrieve = one_of(got, "retrieval")
     assert retrieve.attributes["llm_otel.llamaindex.component"] == "TreeSelectLeafRetriever"
+    assert retrieve.attributes["gen_ai.data_source.id"] == index.index_id
     assert parent_of(got, retrieve) is one(got, "query")
     assert any(parent_of(got, parent_of(got, s)) is retrieve for s in gen_ai(got, "text_completion"))
 
@@ -237,7 +248,7 @@ def test_sub_question_engine(spans, use_async):
         assert sub.attributes["llm_otel.llamaindex.sub_question.tool"] == "essays"
         inner = [s for s in children(got, sub) if s.name.startswith("query ")]
         assert len(inner) == 1
-        assert {s.name.split(" ")[0] for s in children(got, inner[0])} == {"retrieve", "synthesize"}
+        assert {s.name.split(" ")[0] for s in children(got, inner[0])} == {"retrieval", "synthesize"}
     # one LLM call for the questions, one answer per sub-question, one final answer
     assert len(gen_ai(got, "text_completion")) == 4
 
@@ -257,8 +268,10 @@ def test_llm_reranker_between_retrieve_and_synthesize(spans):
     assert span.attributes["llm_otel.llamaindex.rerank.top_n"] == 1
     assert span.attributes["llm_otel.llamaindex.input_nodes"] == 3
     assert span.attributes["llm_otel.llamaindex.nodes"] == 1
-    assert list(span.attributes["llm_otel.llamaindex.retrieval.node_ids"]) == \
+    assert list(span.attributes["llm_otel.llamaindex.rerank.node_ids"]) == \
         [n.node.node_id for n in response.source_nodes]
+    assert json.loads(span.attributes["llm_otel.llamaindex.rerank.scores"]) == [9.0]
+    assert span.attributes["openinference.span.kind"] == "RERANKER"
     assert parent_of(got, span) is one(got, "query")
     # the reranker's own LLM call nests under it
     assert any(parent_of(got, parent_of(got, s)) is span for s in gen_ai(got, "text_completion"))
@@ -278,7 +291,7 @@ def test_chat_engine_turn_is_one_trace(spans, instrumented, stream):
     chat = one(got, "chat_engine")
     assert chat.attributes["llm_otel.llamaindex.component"] == "CondensePlusContextChatEngine"
     assert parent_of(got, chat).name == "request"
-    assert {s.name.split(" ")[0] for s in children(got, chat)} >= {"retrieve", "synthesize"}
+    assert {s.name.split(" ")[0] for s in children(got, chat)} >= {"retrieval", "synthesize"}
     assert len(gen_ai(got, "text_completion")) == 1
     assert [s.name for s in roots(got)] == ["request"]
     assert not instrumented._tracker.runs
