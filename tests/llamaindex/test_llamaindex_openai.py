@@ -142,3 +142,28 @@ def test_structured_llm_with_recorded_openai(spans, metric_reader, li_recordings
     assert chat.attributes["gen_ai.request.model"] == "gpt-4o"
     assert chat.attributes["gen_ai.usage.input_tokens"] == prompt_tokens
     assert metric_reader.total(TOKENS, gen_ai__token__type="output") == completion_tokens
+
+
+def test_index_build_in_several_embedding_batches_adds_them_up(spans, metric_reader):
+    """An index larger than embed_batch_size sends one API request per batch: the one
+    embeddings span stands for all of them (usage summed), usage() counts every request."""
+    import llm_otel
+    from llama_index.core import Document
+    from support.standin import running_standin
+
+    with running_standin() as (url, journal):
+        embed = OpenAIEmbedding(model="text-embedding-3-small", api_key=KEY, api_base=url, max_retries=0,
+                                embed_batch_size=2)
+        with llm_otel.usage() as counted:
+            index = VectorStoreIndex.from_documents(
+                [Document(text=f"note {i}: traces of an LLM app, batch by batch") for i in range(5)],
+                embed_model=embed)
+    served = [r for path, _b, r in journal if path.endswith("/embeddings")]
+    assert len(served) == 3 == len(index.docstore.docs) // 2 + 1  # 2 + 2 + 1 texts
+    tokens = sum(r["usage"]["prompt_tokens"] for r in served)
+    (span,) = gen_ai(spans(), "embeddings")
+    assert span.attributes["gen_ai.usage.input_tokens"] == tokens
+    assert span.attributes["llm_otel.llamaindex.inputs"] == 5
+    assert counted.embedding_requests == 3 and counted.embedding_tokens == tokens
+    assert metric_reader.count(DURATION, gen_ai__operation__name="embeddings") == 1
+    assert metric_reader.total(TOKENS, gen_ai__operation__name="embeddings") == tokens

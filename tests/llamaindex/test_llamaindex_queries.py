@@ -295,3 +295,65 @@ def test_chat_engine_turn_is_one_trace(spans, instrumented, stream):
     assert len(gen_ai(got, "text_completion")) == 1
     assert [s.name for s in roots(got)] == ["request"]
     assert not instrumented._tracker.runs
+
+
+def test_chat_engine_memory_is_the_conversation(spans):
+    """A chat engine's memory under a chat store key of the app's: every span of each turn
+    carries it as the conversation id (Phoenix groups them as one session)."""
+    from llama_index.core.memory import ChatMemoryBuffer
+
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_chat_engine(
+        chat_mode="condense_plus_context", llm=ScriptedLLM(script=["hello there"]),
+        memory=ChatMemoryBuffer.from_defaults(chat_store_key="user-7"))
+    before = {s.context.span_id for s in spans()}
+    engine.chat("hi")
+    engine.chat("and again")
+    got = [s for s in spans() if s.context.span_id not in before]
+    assert len(named(got, "chat_engine")) == 2 and len(got) > 6
+    assert {s.attributes.get("gen_ai.conversation.id") for s in got} == {"user-7"}
+
+
+def _keyword_retriever(nodes):
+    """A retriever of the app's that finds nodes by a word and gives them no score."""
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore
+
+    class KeywordRetriever(BaseRetriever):
+        def _retrieve(self, query_bundle):
+            words = set(query_bundle.query_str.lower().split())
+            return [NodeWithScore(node=n) for n in nodes if words & set(n.get_content().lower().split())]
+
+    return KeywordRetriever()
+
+
+@pytest.mark.parametrize("latest", [False, True])
+def test_retriever_without_scores(spans, capture_content, request, latest):
+    """v1.41 requires an id and a score per document (Phoenix drops the whole list for one
+    without): unscored documents are not listed there, and are under v0.1.0."""
+    from llama_index.core.schema import TextNode
+
+    if latest:
+        request.getfixturevalue("latest_semconv")
+    nodes = [TextNode(text="apples are red", id_="n1"), TextNode(text="pears are green", id_="n2")]
+    found = _keyword_retriever(nodes).retrieve("red apples")
+    assert [n.node.node_id for n in found] == ["n1"]
+    span = one_of(spans(), "retrieval")
+    assert span.name == "retrieval KeywordRetriever"  # no index: the retriever's class is the source
+    assert span.attributes["gen_ai.data_source.id"] == "KeywordRetriever"
+    assert span.attributes["gen_ai.retrieval.query.text"] == "red apples"
+    assert span.attributes["llm_otel.llamaindex.nodes"] == 1
+    assert span.kind == (trace.SpanKind.INTERNAL if latest else trace.SpanKind.CLIENT)
+    if latest:
+        assert json.loads(span.attributes["gen_ai.retrieval.documents"]) == [
+            {"id": "n1", "content": "apples are red"}]
+    else:
+        assert "gen_ai.retrieval.documents" not in span.attributes
+
+
+def test_retrieval_top_k_under_the_latest_conventions(spans, latest_semconv):
+    index = VectorStoreIndex.from_documents(documents(3, 40))
+    index.set_index_id("essays")
+    index.as_retriever(similarity_top_k=2).retrieve("document 2")
+    span = one_of(spans(), "retrieval")
+    assert span.name == "retrieval essays"
+    assert span.attributes["gen_ai.retrieval.top_k"] == 2 and "gen_ai.request.top_k" not in span.attributes
