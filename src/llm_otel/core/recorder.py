@@ -445,8 +445,11 @@ _credit_lock = ForkSafeLock()
 
 def _credit_agents(op: Operation) -> None:
     """An agent (or workflow) totals the usage of the model calls made under it, and knows
-    its provider and model from them when it was not told."""
+    its provider and model from them when it was not told; embeddings (a RAG tool's index
+    lookups) are no part of its model's usage."""
     inv: LLMInvocation = op.record
+    if inv.operation == "embeddings":
+        return
     agents = [a.record for a in _ancestors(op.parent) if isinstance(a.record, StepInvocation)
               and a.record.operation in ("invoke_agent", "invoke_workflow") and not a.ended]
     if not agents:
