@@ -326,3 +326,30 @@ def test_workflow_is_invoke_workflow(spans, capture_content, request, latest):
     assert json.loads(flow.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == '{"topic": "pirates"}'
     (output,) = json.loads(flow.attributes["gen_ai.output.messages"])
     assert output["parts"][0]["content"].startswith("judged: ") and output["finish_reason"] == "stop"
+
+
+def test_agent_usage_is_its_model_calls_not_a_tools_embeddings(spans):
+    """An agent whose tool runs a RAG query: its usage adds up the model calls made under it;
+    the query's embedding is no part of it (nor is the embedding model its model)."""
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.tools import QueryEngineTool
+    from llama_index.embeddings.openai import OpenAIEmbedding
+    from llama_index.llms.openai import OpenAI
+
+    with running_standin() as (url, _journal):
+        llm = OpenAI(model="gpt-4o-mini", api_key="sk-test", api_base=url, max_retries=0)
+        embed = OpenAIEmbedding(model="text-embedding-3-small", api_key="sk-test", api_base=url, max_retries=0)
+        index = VectorStoreIndex.from_documents([Document(text="Phoenix accepts OTLP.")], embed_model=embed)
+        tool = QueryEngineTool.from_defaults(index.as_query_engine(llm=llm), name="notes", description="Notes.")
+        agent = FunctionAgent(name="reader", tools=[tool], llm=llm, streaming=False)
+        run(agent, "What does Phoenix accept?")
+    got = spans()
+    agent_span = one_of(got, "invoke_agent")
+    in_run = [s for s in got if s.context.trace_id == agent_span.context.trace_id]
+    embedded = [s for s in gen_ai(in_run, "embeddings") if "gen_ai.usage.input_tokens" in s.attributes]
+    assert embedded, "the query's embedding is in the run, with its usage"
+    chats = [s for s in gen_ai(in_run, "chat") if "gen_ai.usage.input_tokens" in s.attributes]
+    assert chats
+    assert agent_span.attributes["gen_ai.usage.input_tokens"] == \
+        sum(s.attributes["gen_ai.usage.input_tokens"] for s in chats)
+    assert agent_span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
