@@ -14,7 +14,6 @@ FRAMEWORK = "llamaindex"
 # the records' extras (keys relative to the framework's namespace)
 EVENT_TYPE = "event_type"  # the CBEventType name LlamaIndex users know
 COMPONENT = "component"  # the class that ran
-DURATION_MS = "duration_ms"  # what LlamaIndex's debug handler prints per step
 CHUNKS = "chunks"  # chunks produced
 NODES = "nodes"  # nodes parsed / retrieved / returned
 INPUT_NODES = "input_nodes"
@@ -480,12 +479,27 @@ def agent_output(result: Any) -> Any:
     return getattr(output, "response", output)
 
 
+def _declares(event: Any, name: str) -> bool:
+    """Whether the event's class declares the field: reading a missing one from a workflow
+    event raises and catches inside its ``__getattr__``, at a cost on every step."""
+    fields = getattr(type(event), "model_fields", None)
+    return isinstance(fields, dict) and name in fields
+
+
 def tool_call(event: Any) -> Optional[Tuple[str, str]]:
     """(tool name, call id) of a workflow event that asks for a tool (``ToolCall``)."""
+    if not _declares(event, "tool_id"):
+        return None
     call_id, name = getattr(event, "tool_id", None), getattr(event, "tool_name", None)
     if isinstance(call_id, str) and isinstance(name, str) and call_id:
         return name, call_id
     return None
+
+
+def current_agent(event: Any) -> Optional[str]:
+    """The agent whose turn an agent workflow's event belongs to (AgentInput, AgentOutput...)."""
+    name = getattr(event, "current_agent_name", None) if _declares(event, "current_agent_name") else None
+    return name if isinstance(name, str) else None
 
 
 def tool_output(result: Any) -> Tuple[Any, bool]:

@@ -27,7 +27,6 @@ from llm_otel.core import (ForkSafeLock, LLMInvocation, Operation, Recorder, Ste
 from . import extract as ex
 
 _LLM_KINDS = ("chat", "text_completion")
-_STEPS = ("agent_step", "workflow_step")
 # the LLM stream whose span last exited in this context (weakly): a custom LLM's async stream
 # made by this call, which Wrappers.custom_astream hands back read inside its span
 _LAST_STREAM: "contextvars.ContextVar[Any]" = contextvars.ContextVar("llm_otel_llamaindex_stream",
@@ -173,8 +172,10 @@ class Tracker:
         if not op:
             return
         run = Run(id_, kind, op, None, instance, parent)
-        if kind in _STEPS:
+        if kind == "agent_step":
             self._note_step(run, arguments.get("ev"))
+        elif kind in ("agent", "workflow") and op.keeps_output:
+            _run_content(record, arguments)
         # an LLM span we own is also "the record of this call": the SDK underneath contributes
         run.token = op.attach(claim=isinstance(record, LLMInvocation))
         self._add(run)
@@ -184,9 +185,9 @@ class Tracker:
         """What an agent's step says about the run: the tool call it executes, the agent
         whose turn it is (the tools it calls ran under that agent)."""
         run.call = ex.tool_call(event)
-        name = getattr(event, "current_agent_name", None)
+        name = ex.current_agent(event)
         agent = run.parent
-        if isinstance(name, str) and agent is not None and agent.kind == "agent":
+        if name is not None and agent is not None and agent.kind == "agent":
             agent.agent = name
 
     def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
@@ -275,14 +276,12 @@ class Tracker:
         if err is None:
             self._finish(run)
             return
-        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         run.op.fail(err)
 
     def _finish(self, run: Run, reason: Optional[str] = None) -> None:
         if run.op.ended:
             return
         self._forget_stream(run)
-        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         run.op.end(reason)
 
     # ---- records ---------------------------------------------------------------------
@@ -310,7 +309,7 @@ class Tracker:
             return _agent(instance, owner, args, attrs)
         if kind == "workflow":
             return StepInvocation(name=f"workflow {owner}", kind=kind, operation="invoke_workflow",
-                                  agent_name=ex.workflow_name(instance), inputs=ex.run_inputs(args),
+                                  agent_name=ex.workflow_name(instance),
                                   conversation_id=ex.conversation_id(ex.run_argument(args, "memory")),
                                   framework=ex.FRAMEWORK, extras=attrs)
         if kind == "retrieve":
@@ -366,8 +365,8 @@ class Tracker:
         elif kind == "node_parsing":
             _set_count(record, ex.NODES, ex.size(result))
         elif kind == "retrieve":
-            if record.documents is None and isinstance(result, list):
-                _documents(record, result)
+            if ex.NODES not in record.extras and isinstance(result, list):
+                _documents(run, result)
         elif kind in ("reranking", "postprocess"):
             if ex.RERANK_NODE_IDS not in record.extras and isinstance(result, list):
                 record.extras.update(ex.reranked(result))
@@ -452,13 +451,15 @@ class Tracker:
             inv.embedding_dimensions = len(embeddings[0])
 
     def _query_start(self, run: Run, event: Any) -> None:
-        if isinstance(run.record, StepInvocation) and run.record.inputs is None:
-            run.record.inputs = ex.query_text(getattr(event, "query", None)
-                                              or getattr(event, "str_or_query_bundle", None))
+        """The query, if the call's arguments did not give it (content: only when kept)."""
+        record = run.record
+        if isinstance(record, StepInvocation) and record.inputs is None and record.operation is None \
+                and run.op.keeps_output:
+            record.inputs = ex.query_text(getattr(event, "query", None) or getattr(event, "str_or_query_bundle", None))
 
     def _nodes_end(self, run: Run, event: Any) -> None:
         if isinstance(run.record, StepInvocation):
-            _documents(run.record, getattr(event, "nodes", None))
+            _documents(run, getattr(event, "nodes", None))
 
     def _reranked(self, run: Run, event: Any) -> None:
         if isinstance(run.record, StepInvocation):
@@ -550,21 +551,32 @@ def _agent(instance: Any, owner: str, args: Dict[str, Any], attrs: Dict[str, Any
     if llm is not None:
         step.provider = ex.provider(llm)
         step.request_model = ex.llm_request(llm, {}).get("request_model")
+    return step
+
+
+def _run_content(step: StepInvocation, args: Dict[str, Any]) -> None:
+    """What an agent or workflow run was given, when content is kept: an agent's chat
+    history and user message as messages, a workflow's start event fields."""
+    if step.kind == "workflow":
+        step.inputs = ex.run_inputs(args)
+        return
     history = ex.run_argument(args, "chat_history")
     messages = [ex.message(m) for m in history] if isinstance(history, list) else []
     user = ex.user_message(ex.run_argument(args, "user_msg"))
     if user is not None:
         messages.append(user)
     step.input_messages = messages or None
-    return step
 
 
-def _documents(record: StepInvocation, nodes: Any) -> None:
-    """A retrieval's documents, and how many (a count is not content: always recorded)."""
+def _documents(run: Run, nodes: Any) -> None:
+    """How many documents a retrieval found (not content: always recorded) and, when content
+    is kept, the documents."""
     if nodes is None:
         return
-    record.documents = ex.documents(nodes)
-    record.extras[ex.NODES] = len(record.documents)
+    record = run.record
+    record.extras[ex.NODES] = len(nodes)
+    if run.op.keeps_output:
+        record.documents = ex.documents(nodes)
 
 
 def _stream_in_context(result: Any, op: Operation) -> None:

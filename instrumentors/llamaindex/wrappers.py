@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from llm_otel.core import Recorder, StepInvocation, carry_context, carry_context_async, guarded, suppressed
@@ -46,19 +45,17 @@ class Wrappers:
         return step
 
     @guarded
-    def _tree_done(self, step: StepInvocation, graph: Any, started: float) -> None:
+    def _tree_done(self, step: StepInvocation, graph: Any) -> None:
         _count(step, ex.NODES, getattr(graph, "all_nodes", None))
         _count(step, ex.TREE_ROOTS, getattr(graph, "root_nodes", None))
-        step.extras[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
 
     def tree(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = time.perf_counter()
         step = self._tree_step(instance, args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
         with self.recorder.start(step):
             graph = wrapped(*args, **kwargs)
-            self._tree_done(step, graph, started)
+            self._tree_done(step, graph)
         return graph
 
     # ---- SUB_QUESTION ------------------------------------------------------------------
@@ -75,32 +72,29 @@ class Wrappers:
         return step
 
     @guarded
-    def _subq_done(self, step: StepInvocation, pair: Any, started: float) -> None:
+    def _subq_done(self, step: StepInvocation, pair: Any) -> None:
         if pair is None:  # LlamaIndex logs the failure and answers without this sub-question
             step.error_type = "SubQuestionFailed"
         else:
             step.outputs = getattr(pair, "answer", None)
             _count(step, ex.NODES, getattr(pair, "sources", None))
-        step.extras[ex.DURATION_MS] = round((time.perf_counter() - started) * 1000.0, 3)
 
     def sub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = time.perf_counter()
         step = self._subq_step(args, kwargs)
         if step is None:
             return wrapped(*args, **kwargs)
         with self.recorder.start(step):
             pair = wrapped(*args, **kwargs)
-            self._subq_done(step, pair, started)
+            self._subq_done(step, pair)
         return pair
 
     async def asub_question(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = time.perf_counter()
         step = self._subq_step(args, kwargs)
         if step is None:
             return await wrapped(*args, **kwargs)
         with self.recorder.start(step):
             pair = await wrapped(*args, **kwargs)
-            self._subq_done(step, pair, started)
+            self._subq_done(step, pair)
         return pair
 
     # ---- streams read later, in the context they were made in -------------------------

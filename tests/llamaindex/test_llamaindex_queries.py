@@ -30,7 +30,7 @@ def test_index_build_parses_and_embeds_with_counts(spans, metric_reader):
     # per-document chunking is counted on the parser, not a span each
     assert parse.attributes["llm_otel.llamaindex.chunks"] == nodes
     assert not named(got, "chunking")
-    assert parse.attributes["llm_otel.llamaindex.duration_ms"] >= 0
+    assert "llm_otel.llamaindex.duration_ms" not in parse.attributes  # the span's own duration says it
     embed = one(got, "embeddings")
     assert embed.attributes[EVENT_TYPE] == "EMBEDDING"
     assert embed.attributes["llm_otel.llamaindex.inputs"] == nodes
