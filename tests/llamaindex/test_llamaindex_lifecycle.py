@@ -176,6 +176,16 @@ def test_custom_llm_async_stream_is_one_span_without_a_caller_span(spans, metric
     assert metric_reader.count(FIRST_CHUNK) == 1
 
 
+def test_sync_stream_closed_early_is_not_an_error(spans, metric_reader):
+    gen = ScriptedLLM(script=["one two three four"]).stream_complete("count")
+    assert next(gen).delta == "one"
+    gen.close()
+    (span,) = gen_ai(spans(), "text_completion")
+    assert span.attributes["llm_otel.stream.closed_early"] is True
+    assert span.status.status_code != StatusCode.ERROR and "error.type" not in span.attributes
+    assert metric_reader.count(DURATION) == 1
+
+
 def test_tracker_survives_a_fork_while_its_lock_is_held(tmp_path):
     """os.fork() while another thread holds the tracker's table lock: the child records its
     own LlamaIndex calls instead of hanging on that lock."""
