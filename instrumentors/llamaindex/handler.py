@@ -443,9 +443,10 @@ class Tracker:
         inv = run.record
         if not isinstance(inv, LLMInvocation):
             return
-        # one event per API batch: the texts embedded add up
+        # one event per API batch: the texts embedded add up (to the count known at the start)
         inv.input_texts = (inv.input_texts or []) + [str(c) for c in getattr(event, "chunks", None) or ()]
-        inv.extras.setdefault(ex.INPUTS, len(inv.input_texts))
+        if inv.extras.get(ex.INPUTS, 0) < len(inv.input_texts):
+            inv.extras[ex.INPUTS] = len(inv.input_texts)
         embeddings = getattr(event, "embeddings", None) or []
         if embeddings and ex.size(embeddings[0]):
             inv.embedding_dimensions = len(embeddings[0])

@@ -8,6 +8,11 @@
   LlamaIndex span has exited. The generator is wrapped so each step of it runs in the
   context the stream was created in: the LLM span current and claimed, so the OpenAI
   instrumentor adds to it instead of making a second span.
+- A workflow whose ``Workflow.run`` is itself a sync dispatcher span (llama-index-workflows
+  1.x) returns a handler and ends its span in the handler's done-callback, in another
+  Context: the span it made current would stay current in the caller's Context after the
+  run (the next run would nest under the ended one). ``run`` is called in a copy of the
+  caller's Context, which the workflow's tasks, created inside it, inherit.
 - A custom LLM's ``astream_chat`` / ``astream_complete`` (``CustomLLM``: MockLLM, the
   app's own models) read its sync stream when first read, also after the span exited:
   its async generator is read with the LLM span current and claimed, so that inner call
@@ -17,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 from llm_otel.core import Recorder, StepInvocation, carry_context, carry_context_async, guarded, suppressed
@@ -96,6 +102,11 @@ class Wrappers:
             pair = await wrapped(*args, **kwargs)
             self._subq_done(step, pair)
         return pair
+
+    # ---- workflow runs that end in another Context ------------------------------------
+
+    def sync_run(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return contextvars.copy_context().run(wrapped, *args, **kwargs)
 
     # ---- streams read later, in the context they were made in -------------------------
 

@@ -21,7 +21,8 @@ try:  # 0.14: tool calls as message blocks; MockFunctionCallingLLM reads them
     from llama_index.core.base.llms.types import ToolCallBlock
 except ImportError:  # 0.12
     ToolCallBlock = None
-needs_tool_call_blocks = pytest.mark.skipif(ToolCallBlock is None, reason="ToolCallBlock is new in llama-index-core 0.14")
+needs_tool_call_blocks = pytest.mark.skipif(ToolCallBlock is None,
+                                            reason="ToolCallBlock is new in llama-index-core 0.14")
 
 DURATION = "gen_ai.client.operation.duration"
 tracer = trace.get_tracer("test")
@@ -353,3 +354,20 @@ def test_agent_usage_is_its_model_calls_not_a_tools_embeddings(spans):
     assert agent_span.attributes["gen_ai.usage.input_tokens"] == \
         sum(s.attributes["gen_ai.usage.input_tokens"] for s in chats)
     assert agent_span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+
+
+def test_runs_in_a_row_are_separate_traces(spans):
+    """A run leaves nothing of ours current: the next run in the same task is a new trace,
+    not a child of the last one (llama-index-workflows 1.x ends a run's span in another
+    Context, after run() returned)."""
+    async def main():
+        left = []
+        for topic in ("pirates", "robots"):
+            await JokeFlow(timeout=10).run(topic=topic)
+            left.append(trace.get_current_span().get_span_context().is_valid)
+        return left
+
+    assert asyncio.run(main()) == [False, False]
+    flows = gen_ai(spans(), "invoke_workflow")
+    assert len(flows) == 2 and all(f.parent is None for f in flows)
+    assert len({f.context.trace_id for f in flows}) == 2
