@@ -11,6 +11,7 @@ LlamaIndex's OpenAI LLM adds to it instead of recording it twice.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Collection, List, Optional, Tuple
 
 from llm_otel.core import LibraryInstrumentor, patch, recorder_for, unpatch
@@ -26,7 +27,24 @@ _PATCHES: List[Tuple[str, str, str]] = [
     ("llama_index.llms.openai.base", "OpenAI._stream_complete", "stream"),
     ("llama_index.llms.openai.base", "OpenAI._astream_chat", "astream"),
     ("llama_index.llms.openai.base", "OpenAI._astream_complete", "astream"),
+    ("llama_index.core.llms.custom", "CustomLLM.astream_chat", "custom_astream"),
+    ("llama_index.core.llms.custom", "CustomLLM.astream_complete", "custom_astream"),
 ]
+
+
+# a Workflow.run that is itself a sync dispatcher span returning a handler (llama-index-workflows
+# 1.x, and the workflows inside llama-index-core before it): run in a copy of the caller's Context
+_SYNC_RUNS = [("workflows.workflow", "Workflow.run"), ("llama_index.core.workflow.workflow", "Workflow.run")]
+
+
+def _sync_span_run(module: str, name: str) -> bool:
+    try:
+        owner = importlib.import_module(module)
+        for part in name.split("."):
+            owner = getattr(owner, part)
+    except (ImportError, AttributeError):
+        return False
+    return bool(getattr(owner, "__dispatcher_span_decorated__", False))
 
 
 def _handlers(tracker: Any) -> Tuple[Any, Any]:
@@ -128,10 +146,13 @@ class LlamaIndexInstrumentor(LibraryInstrumentor):
         dispatcher = get_dispatcher()
         dispatcher.add_span_handler(span_handler)
         dispatcher.add_event_handler(event_handler)
-        wrappers = Wrappers(recorder)
+        wrappers = Wrappers(recorder, tracker)
         applied = []
         for module, name, method in _PATCHES:
             if patch(module, name, getattr(wrappers, method)):
+                applied.append((module, name))
+        for module, name in _SYNC_RUNS:
+            if _sync_span_run(module, name) and patch(module, name, wrappers.sync_run):
                 applied.append((module, name))
         self._tracker, self._span_handler, self._event_handler = tracker, span_handler, event_handler
         self._wrappers, self._applied = wrappers, applied

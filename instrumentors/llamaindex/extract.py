@@ -7,24 +7,23 @@ which the core names under the framework's namespace.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional, Tuple
 
 FRAMEWORK = "llamaindex"
 # the records' extras (keys relative to the framework's namespace)
 EVENT_TYPE = "event_type"  # the CBEventType name LlamaIndex users know
 COMPONENT = "component"  # the class that ran
-DURATION_MS = "duration_ms"  # what LlamaIndex's debug handler prints per step
 CHUNKS = "chunks"  # chunks produced
 NODES = "nodes"  # nodes parsed / retrieved / returned
 INPUT_NODES = "input_nodes"
 DOCUMENTS = "documents"
 INPUTS = "inputs"  # texts embedded
 SUB_QUESTIONS = "sub_questions"
-TOP_K = "retrieval.top_k"
-NODE_IDS = "retrieval.node_ids"
-SCORES = "retrieval.scores"
 RERANK_TOP_N = "rerank.top_n"
 RERANK_MODEL = "rerank.model"
+RERANK_NODE_IDS = "rerank.node_ids"  # what a reranker kept, best first
+RERANK_SCORES = "rerank.scores"
 TEMPLATE_VARS = "template.variables"
 TOOL_NAME = "sub_question.tool"
 TREE_CHILDREN = "tree.num_children"
@@ -240,22 +239,45 @@ def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
     text = _text_of(msg)
     if text:
         parts.append({"type": "text", "content": text})
+    seen = set()
     for block in getattr(msg, "blocks", None) or ():
-        name = getattr(block, "tool_name", None)  # ToolCallBlock
+        name = getattr(block, "tool_name", None)  # ToolCallBlock (0.14)
         if name is not None:
-            parts.append({"type": "tool_call", "id": getattr(block, "tool_call_id", None), "name": name,
-                          "arguments": getattr(block, "tool_kwargs", None)})
+            call_id = getattr(block, "tool_call_id", None)
+            seen.add(call_id)
+            parts.append({"type": "tool_call", "id": call_id, "name": name,
+                          "arguments": _arguments(getattr(block, "tool_kwargs", None))})
     extra = getattr(msg, "additional_kwargs", None) or {}
-    for call in extra.get("tool_calls") or ():
+    for call in extra.get("tool_calls") or ():  # OpenAI's own, also kept beside the blocks
+        call_id = _get(call, "id")
+        if call_id is not None and call_id in seen:
+            continue
         function = _get(call, "function")
-        parts.append({"type": "tool_call", "id": _get(call, "id"), "name": _get(function, "name"),
-                      "arguments": _get(function, "arguments")})
+        parts.append({"type": "tool_call", "id": call_id, "name": _get(function, "name"),
+                      "arguments": _arguments(_get(function, "arguments"))})
     if role == "tool":
         parts = [{"type": "tool_call_response", "id": extra.get("tool_call_id"), "response": text}]
     out: Dict[str, Any] = {"role": str(role), "parts": parts}
     if finish_reason:
         out["finish_reason"] = finish_reason
     return out
+
+
+def _arguments(value: Any) -> Any:
+    """Tool-call arguments as the object they encode (the conventions want an object)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def user_message(msg: Any) -> Optional[Dict[str, Any]]:
+    """An agent's ``user_msg`` (a string or a ``ChatMessage``) as a message."""
+    if msg is None:
+        return None
+    return prompt_message(msg) if isinstance(msg, str) else message(msg)
 
 
 def prompt_message(prompt: Any) -> Dict[str, Any]:
@@ -314,16 +336,20 @@ def llm_response(response: Any) -> Dict[str, Any]:
 
 
 def output_content(response: Any, inv: Any) -> None:
-    """The message (or text) of a Chat/CompletionResponse as the output message."""
+    """The message (or text) of a Chat/CompletionResponse as the output message, with the
+    provider's finish reason when the response carried one (LlamaIndex keeps none of its
+    own: none is invented here; the core knows what a message without one means)."""
     reasons = inv.finish_reasons
-    finish = reasons[0] if reasons else "stop"
+    finish = reasons[0] if reasons else None
     msg = getattr(response, "message", None)
     if msg is not None:
         inv.output_messages = [message(msg, finish)]
     else:
         text = getattr(response, "text", None)
-        inv.output_messages = [{"role": "assistant", "parts": [{"type": "text", "content": text or ""}],
-                                "finish_reason": finish}]
+        out = {"role": "assistant", "parts": [{"type": "text", "content": text or ""}]}
+        if finish:
+            out["finish_reason"] = finish
+        inv.output_messages = [out]
 
 
 def query_text(query: Any) -> Optional[str]:
@@ -336,35 +362,144 @@ def query_text(query: Any) -> Optional[str]:
     return text if isinstance(text, str) else str(query)
 
 
-def nodes_summary(nodes: Any) -> Dict[str, Any]:
-    """Ids and scores of retrieved nodes (never their text)."""
-    ids: List[str] = []
-    scores: List[float] = []
-    for item in nodes or ():
-        node = getattr(item, "node", item)
-        node_id = getattr(node, "node_id", None) or getattr(node, "id_", None)
-        if node_id is not None:
-            ids.append(str(node_id))
-        score = getattr(item, "score", None)
-        if isinstance(score, (int, float)) and not isinstance(score, bool):
-            scores.append(float(score))
-    out: Dict[str, Any] = {NODES: len(ids), NODE_IDS: ids}
-    if scores and len(scores) == len(ids):
-        out[SCORES] = scores
-    return out
+def _score(item: Any) -> Optional[float]:
+    score = getattr(item, "score", None)
+    return float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
 
 
-def nodes_text(nodes: Any) -> List[Dict[str, Any]]:
-    """Node ids, scores and text: content, recorded only when capture is on."""
+def documents(nodes: Any) -> List[Dict[str, Any]]:
+    """Retrieved nodes as the conventions' documents: id, score, and the text and metadata
+    the core records only when content is captured (references, not copies)."""
     out = []
     for item in nodes or ():
         node = getattr(item, "node", item)
         try:
-            text = node.get_content()
-        except Exception:  # noqa: BLE001
+            text = node.get_content()  # the node's own text, without its metadata
+        except Exception:  # noqa: BLE001 - a custom node class
             text = getattr(node, "text", None)
-        out.append({"id": getattr(node, "node_id", None), "score": getattr(item, "score", None), "text": text})
+        out.append({"id": getattr(node, "node_id", None), "score": _score(item), "content": text,
+                    "metadata": getattr(node, "metadata", None) or None})
     return out
+
+
+def reranked(nodes: Any) -> Dict[str, Any]:
+    """What a reranker kept: count, node ids and scores (no convention for rerankers)."""
+    ids = [str(getattr(getattr(item, "node", item), "node_id", "")) for item in nodes or ()]
+    out: Dict[str, Any] = {NODES: len(ids), RERANK_NODE_IDS: ids}
+    scores = [_score(item) for item in nodes or ()]
+    if ids and None not in scores:
+        out[RERANK_SCORES] = scores
+    return out
+
+
+def data_source_id(retriever: Any) -> str:
+    """What a retriever searches: its index's id (``index.set_index_id`` names it), else
+    the retriever's class."""
+    index_id = getattr(getattr(retriever, "_index", None), "index_id", None)
+    return index_id if isinstance(index_id, str) and index_id else type(retriever).__name__
+
+
+def top_k(retriever: Any) -> Optional[int]:
+    value = getattr(retriever, "similarity_top_k", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ---- agents, workflows and conversations ------------------------------------------------
+
+_DEFAULT_CHAT_STORE_KEY = "chat_history"  # LlamaIndex's key when none is given: no conversation
+
+
+def conversation_id(memory: Any) -> Optional[str]:
+    """The conversation a LlamaIndex memory holds: ``Memory.session_id``, or a chat store
+    key the app chose (the default key names no conversation)."""
+    if memory is None:
+        return None
+    session = getattr(memory, "session_id", None)
+    if isinstance(session, str) and session:
+        return session
+    key = getattr(memory, "chat_store_key", None)
+    return key if isinstance(key, str) and key and key != _DEFAULT_CHAT_STORE_KEY else None
+
+
+def run_argument(arguments: Dict[str, Any], name: str) -> Any:
+    """An argument of a workflow run, wherever the version puts it: the run's own
+    parameters, its ``**kwargs``, or the start event built from them."""
+    value = arguments.get(name)
+    if value is None:
+        value = _get(arguments.get("kwargs"), name)
+    if value is None:
+        start = arguments.get("start_event")
+        getter = getattr(start, "get", None)
+        if callable(getter):
+            try:
+                value = getter(name)
+            except Exception:  # noqa: BLE001 - an event class of the app's
+                value = None
+    return value
+
+
+def run_inputs(arguments: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """A workflow run's inputs as JSON-able data: the start event's fields, or the kwargs."""
+    start = arguments.get("start_event")
+    if start is not None:
+        try:
+            fields = {k: v for k, v in start.model_dump(exclude_none=True).items() if k != "_data"}
+            fields.update(start.to_dict())
+            return fields or None
+        except Exception:  # noqa: BLE001 - not a workflows Event
+            return None
+    kwargs = arguments.get("kwargs")
+    return dict(kwargs) if isinstance(kwargs, dict) and kwargs else None
+
+
+def workflow_name(workflow: Any) -> str:
+    """The name LlamaIndex gives a workflow (explicit, or module-qualified), else its class."""
+    try:
+        name = getattr(workflow, "workflow_name", None)
+    except Exception:  # noqa: BLE001
+        name = None
+    return name if isinstance(name, str) and name else type(workflow).__name__
+
+
+def agent_facts(agent: Any) -> Tuple[Optional[str], Optional[str], Any]:
+    """(name, description, llm) of an agent; an ``AgentWorkflow`` answers for its root
+    agent, and names a model only when all its agents share one."""
+    members = getattr(agent, "agents", None)
+    if isinstance(members, dict) and members:
+        root = members.get(getattr(agent, "root_agent", None)) or next(iter(members.values()))
+        llms = {id(getattr(member, "llm", None)) for member in members.values()}
+        llm = getattr(root, "llm", None) if len(llms) == 1 else None
+        return getattr(root, "name", None), getattr(root, "description", None), llm
+    return getattr(agent, "name", None), getattr(agent, "description", None), getattr(agent, "llm", None)
+
+
+def agent_output(result: Any) -> Any:
+    """The final message of an agent run: a StopEvent's result, an AgentOutput's response."""
+    output = getattr(result, "result", result)
+    return getattr(output, "response", output)
+
+
+def _declares(event: Any, name: str) -> bool:
+    """Whether the event's class declares the field: reading a missing one from a workflow
+    event raises and catches inside its ``__getattr__``, at a cost on every step."""
+    fields = getattr(type(event), "model_fields", None)
+    return isinstance(fields, dict) and name in fields
+
+
+def tool_call(event: Any) -> Optional[Tuple[str, str]]:
+    """(tool name, call id) of a workflow event that asks for a tool (``ToolCall``)."""
+    if not _declares(event, "tool_id"):
+        return None
+    call_id, name = getattr(event, "tool_id", None), getattr(event, "tool_name", None)
+    if isinstance(call_id, str) and isinstance(name, str) and call_id:
+        return name, call_id
+    return None
+
+
+def current_agent(event: Any) -> Optional[str]:
+    """The agent whose turn an agent workflow's event belongs to (AgentInput, AgentOutput...)."""
+    name = getattr(event, "current_agent_name", None) if _declares(event, "current_agent_name") else None
+    return name if isinstance(name, str) else None
 
 
 def tool_output(result: Any) -> Tuple[Any, bool]:

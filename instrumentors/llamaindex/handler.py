@@ -14,10 +14,12 @@ own: they resolve to their parent, so their children nest where users expect the
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import time
+import weakref
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from llm_otel.core import (ForkSafeLock, LLMInvocation, Operation, Recorder, StepInvocation, ToolInvocation,
                            current_trace_id, guarded, report, suppressed, wrapped_by_each_step)
@@ -25,13 +27,17 @@ from llm_otel.core import (ForkSafeLock, LLMInvocation, Operation, Recorder, Ste
 from . import extract as ex
 
 _LLM_KINDS = ("chat", "text_completion")
+# the LLM stream whose span last exited in this context (weakly): a custom LLM's async stream
+# made by this call, which Wrappers.custom_astream hands back read inside its span
+_LAST_STREAM: "contextvars.ContextVar[Any]" = contextvars.ContextVar("llm_otel_llamaindex_stream",
+                                                                    default=None)
 
 
 class Run:
     """One LlamaIndex span: its operation, or (``op is None``) the run it resolves to."""
 
     __slots__ = ("id", "kind", "op", "target", "instance", "parent", "start", "token",
-                 "streaming", "last", "__weakref__")
+                 "streaming", "last", "call", "agent", "__weakref__")
 
     def __init__(self, id_: str, kind: Optional[str], op: Optional[Operation], target: Optional["Run"],
                  instance: Any, parent: Optional["Run"]) -> None:
@@ -45,6 +51,8 @@ class Run:
         self.token: Any = None  # when this run's operation was attached in its frame
         self.streaming = False
         self.last: Any = None  # last streamed response
+        self.call: Optional[Tuple[str, str]] = None  # a step's tool call: (tool name, call id)
+        self.agent: Optional[str] = None  # an agent run's active agent (AgentWorkflow hands off)
 
     @property
     def record(self) -> Any:
@@ -77,7 +85,7 @@ class Tracker:
             "ExceptionEvent": self._exception, "EmbeddingEndEvent": self._embedding_end,
             "RetrievalStartEvent": self._query_start, "QueryStartEvent": self._query_start,
             "SynthesizeStartEvent": self._query_start, "RetrievalEndEvent": self._nodes_end,
-            "ReRankStartEvent": self._rerank_start, "ReRankEndEvent": self._nodes_end,
+            "ReRankStartEvent": self._rerank_start, "ReRankEndEvent": self._reranked,
             "LLMPredictStartEvent": self._template_start,
             "LLMStructuredPredictStartEvent": self._template_start,
             "AgentToolCallEvent": self._tool_call,
@@ -155,7 +163,7 @@ class Tracker:
                 self._add(Run(id_, kind, None, owner_run, instance, parent))
                 return
         arguments = getattr(bound_args, "arguments", None) or {}
-        record = self._build(kind, owner, method, instance, arguments)
+        record = self._build(kind, owner, method, instance, arguments, parent)
         if record is None:
             return
         # the caller's context when it is (inside) the parent's trace, else the parent by id
@@ -164,9 +172,23 @@ class Tracker:
         if not op:
             return
         run = Run(id_, kind, op, None, instance, parent)
+        if kind == "agent_step":
+            self._note_step(run, arguments.get("ev"))
+        elif kind in ("agent", "workflow") and op.keeps_output:
+            _run_content(record, arguments)
         # an LLM span we own is also "the record of this call": the SDK underneath contributes
         run.token = op.attach(claim=isinstance(record, LLMInvocation))
         self._add(run)
+
+    @staticmethod
+    def _note_step(run: Run, event: Any) -> None:
+        """What an agent's step says about the run: the tool call it executes, the agent
+        whose turn it is (the tools it calls ran under that agent)."""
+        run.call = ex.tool_call(event)
+        name = ex.current_agent(event)
+        agent = run.parent
+        if name is not None and agent is not None and agent.kind == "agent":
+            agent.agent = name
 
     def _owner_of_claim(self, instance: Any, parent: Optional[Run]) -> Optional[Run]:
         """The LLM run this call is part of: a stream of the same LLM in the same trace whose
@@ -213,6 +235,7 @@ class Tracker:
             run.streaming = True  # ends on its end event; kept in the table until then
             with self.lock:
                 self.streams.setdefault(id(run.instance), []).append(run)
+            _LAST_STREAM.set(weakref.ref(run))
             return
         self._pop(id_)
         try:
@@ -253,19 +276,18 @@ class Tracker:
         if err is None:
             self._finish(run)
             return
-        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         run.op.fail(err)
 
     def _finish(self, run: Run, reason: Optional[str] = None) -> None:
         if run.op.ended:
             return
         self._forget_stream(run)
-        run.record.extras[ex.DURATION_MS] = round((time.perf_counter() - run.start) * 1000.0, 3)
         run.op.end(reason)
 
     # ---- records ---------------------------------------------------------------------
 
-    def _build(self, kind: str, owner: str, method: str, instance: Any, args: Dict[str, Any]) -> Any:
+    def _build(self, kind: str, owner: str, method: str, instance: Any, args: Dict[str, Any],
+               parent: Optional[Run]) -> Any:
         attrs: Dict[str, Any] = {ex.EVENT_TYPE: ex.EVENT_TYPES.get(kind, kind.upper()), ex.COMPONENT: owner}
         if kind in _LLM_KINDS:
             inv = LLMInvocation(operation=kind, provider=ex.provider(instance), stream=ex.is_stream(method),
@@ -279,33 +301,31 @@ class Tracker:
                 texts = [one] if isinstance(one, str) else None
             inv = LLMInvocation(operation="embeddings", provider=ex.provider(instance),
                                 request_model=ex.embedding_model(instance), framework=ex.FRAMEWORK, extras=attrs)
-            if texts is not None:
-                inv.input_texts = [str(t) for t in texts]
-                attrs[ex.INPUTS] = len(inv.input_texts)
+            _set_count(inv, ex.INPUTS, ex.size(texts))  # the texts come with the end events
             return inv
         if kind == "tool":
-            meta = getattr(instance, "metadata", None)
-            name = getattr(meta, "name", None) or owner
-            call_args = args.get("kwargs") or args.get("args") or {k: v for k, v in args.items() if k != "self"}
-            return ToolInvocation(name=str(name), description=getattr(meta, "description", None),
-                                  tool_type="function", arguments=call_args or None, framework=ex.FRAMEWORK,
-                                  extras=attrs)
+            return _tool(instance, owner, args, parent, attrs)
         if kind == "agent":
-            name = getattr(instance, "name", None) or owner
-            return StepInvocation(name=f"invoke_agent {name}", kind="agent", operation="invoke_agent",
-                                  agent_name=str(name), framework=ex.FRAMEWORK, extras=attrs,
-                                  inputs=_start_input(args))
+            return _agent(instance, owner, args, attrs)
+        if kind == "workflow":
+            return StepInvocation(name=f"workflow {owner}", kind=kind, operation="invoke_workflow",
+                                  agent_name=ex.workflow_name(instance),
+                                  conversation_id=ex.conversation_id(ex.run_argument(args, "memory")),
+                                  framework=ex.FRAMEWORK, extras=attrs)
+        if kind == "retrieve":
+            query = args.get("str_or_query_bundle", args.get("query_bundle", args.get("query")))
+            return StepInvocation(name=f"retrieve {owner}", kind=kind, operation="retrieval",
+                                  query=ex.query_text(query), top_k=ex.top_k(instance),
+                                  data_source_id=ex.data_source_id(instance), framework=ex.FRAMEWORK,
+                                  extras=attrs)
         step = StepInvocation(name=f"{kind} {method if kind.endswith('step') else owner}", kind=kind,
                               framework=ex.FRAMEWORK, extras=attrs)
-        if kind in ("query", "retrieve", "synthesize", "question_generation", "chat_engine"):
+        if kind in ("query", "synthesize", "question_generation", "chat_engine"):
             query = args.get("str_or_query_bundle", args.get("query_bundle", args.get("query")))
             if kind == "chat_engine":
                 query = args.get("message")
+                step.conversation_id = ex.conversation_id(getattr(instance, "_memory", None))
             step.inputs = ex.query_text(query)
-            if kind == "retrieve":
-                top_k = getattr(instance, "similarity_top_k", None)
-                if isinstance(top_k, int):
-                    attrs[ex.TOP_K] = top_k
             if kind == "synthesize":
                 _set_count(step, ex.INPUT_NODES, ex.size(args.get("nodes")))
         elif kind == "node_parsing":
@@ -344,11 +364,12 @@ class Tracker:
             _set_count(record, ex.CHUNKS, ex.size(result))
         elif kind == "node_parsing":
             _set_count(record, ex.NODES, ex.size(result))
-        elif kind in ("retrieve", "reranking", "postprocess"):
-            if ex.NODE_IDS not in record.extras and isinstance(result, list):
-                record.extras.update(ex.nodes_summary(result))
-            if isinstance(result, list):
-                record.outputs = ex.nodes_text(result)
+        elif kind == "retrieve":
+            if ex.NODES not in record.extras and isinstance(result, list):
+                _documents(run, result)
+        elif kind in ("reranking", "postprocess"):
+            if ex.RERANK_NODE_IDS not in record.extras and isinstance(result, list):
+                record.extras.update(ex.reranked(result))
         elif kind in ("query", "synthesize", "chat_engine"):
             text = getattr(result, "response", None)
             if isinstance(text, str):
@@ -366,10 +387,14 @@ class Tracker:
                                   for q in result]
         elif kind == "templating" and isinstance(result, str):
             record.outputs = result
-        elif kind in ("agent", "workflow"):
-            output = getattr(result, "result", result)
-            output = getattr(output, "response", output)
-            record.outputs = getattr(output, "content", output)
+        elif kind == "agent":
+            output = ex.agent_output(result)
+            if output is not None and hasattr(output, "role"):
+                record.output_messages = [ex.message(output)]
+            elif output is not None:  # a structured or custom result
+                record.outputs = output
+        elif kind == "workflow":
+            record.outputs = getattr(result, "result", result)
 
     # ---- events ----------------------------------------------------------------------
 
@@ -408,27 +433,38 @@ class Tracker:
     def _exception(self, run: Run, event: Any) -> None:
         if run.streaming:
             self._pop(run.id)
-            self._fail(run, getattr(event, "exception", None))
+            error = getattr(event, "exception", None)
+            if isinstance(error, GeneratorExit):  # the reader closed the stream: not an error
+                self._finish(run, "closed_early")
+            else:
+                self._fail(run, error)
 
     def _embedding_end(self, run: Run, event: Any) -> None:
         inv = run.record
         if not isinstance(inv, LLMInvocation):
             return
-        chunks = getattr(event, "chunks", None) or []
-        inv.input_texts = [str(c) for c in chunks]
-        inv.extras[ex.INPUTS] = len(chunks)
+        # one event per API batch: the texts embedded add up (to the count known at the start)
+        inv.input_texts = (inv.input_texts or []) + [str(c) for c in getattr(event, "chunks", None) or ()]
+        if inv.extras.get(ex.INPUTS, 0) < len(inv.input_texts):
+            inv.extras[ex.INPUTS] = len(inv.input_texts)
         embeddings = getattr(event, "embeddings", None) or []
         if embeddings and ex.size(embeddings[0]):
             inv.embedding_dimensions = len(embeddings[0])
 
     def _query_start(self, run: Run, event: Any) -> None:
-        if isinstance(run.record, StepInvocation) and run.record.inputs is None:
-            run.record.inputs = ex.query_text(getattr(event, "query", None)
-                                              or getattr(event, "str_or_query_bundle", None))
+        """The query, if the call's arguments did not give it (content: only when kept)."""
+        record = run.record
+        if isinstance(record, StepInvocation) and record.inputs is None and record.operation is None \
+                and run.op.keeps_output:
+            record.inputs = ex.query_text(getattr(event, "query", None) or getattr(event, "str_or_query_bundle", None))
 
     def _nodes_end(self, run: Run, event: Any) -> None:
         if isinstance(run.record, StepInvocation):
-            run.record.extras.update(ex.nodes_summary(getattr(event, "nodes", None)))
+            _documents(run, getattr(event, "nodes", None))
+
+    def _reranked(self, run: Run, event: Any) -> None:
+        if isinstance(run.record, StepInvocation):
+            run.record.extras.update(ex.reranked(getattr(event, "nodes", None)))
 
     def _rerank_start(self, run: Run, event: Any) -> None:
         record = run.record
@@ -442,6 +478,16 @@ class Tracker:
     def _template_start(self, run: Run, event: Any) -> None:
         if isinstance(run.record, StepInvocation):
             _template(run.record, getattr(event, "template", None), getattr(event, "template_args", None) or {})
+
+    def stream_made_here(self, instance: Any) -> Optional[Operation]:
+        """The operation of the LLM stream this context's last call of ``instance`` made,
+        if it is still to be read (see Wrappers.custom_astream)."""
+        ref = _LAST_STREAM.get()
+        run = ref() if ref is not None else None
+        if run is None or run.instance is not instance or run.op.ended or run.op.first_chunk_seen:
+            return None
+        _LAST_STREAM.set(None)
+        return run.op
 
     def _tool_call(self, run: Run, event: Any) -> None:
         tool = getattr(event, "tool", None)
@@ -475,11 +521,63 @@ def _template(step: StepInvocation, template: Any, args: Dict[str, Any]) -> None
         step.inputs = text
 
 
-def _start_input(args: Dict[str, Any]) -> Any:
-    kwargs = args.get("kwargs")
-    if isinstance(kwargs, dict):
-        return kwargs.get("user_msg") or kwargs.get("input") or None
-    return None
+def _tool(instance: Any, owner: str, args: Dict[str, Any], parent: Optional[Run],
+          attrs: Dict[str, Any]) -> ToolInvocation:
+    """A tool call; its call id is the one the agent step running it was asked for, and its
+    agent the one whose turn it is (the core finds the agent otherwise)."""
+    meta = getattr(instance, "metadata", None)
+    name = str(getattr(meta, "name", None) or owner)
+    call_args = args.get("kwargs") or args.get("args") or {k: v for k, v in args.items() if k != "self"}
+    context_param = getattr(instance, "ctx_param_name", None)  # the workflow Context LlamaIndex passes
+    if context_param and isinstance(call_args, dict) and context_param in call_args:
+        call_args = {k: v for k, v in call_args.items() if k != context_param}
+    tool = ToolInvocation(name=name, description=getattr(meta, "description", None), tool_type="function",
+                          arguments=call_args or None, framework=ex.FRAMEWORK, extras=attrs)
+    if parent is not None and parent.call is not None and parent.call[0] == name:
+        tool.call_id = parent.call[1]
+        agent = parent.parent
+        if agent is not None and agent.kind == "agent":
+            tool.agent_name = agent.agent
+    return tool
+
+
+def _agent(instance: Any, owner: str, args: Dict[str, Any], attrs: Dict[str, Any]) -> StepInvocation:
+    """An agent run (FunctionAgent, ReActAgent, AgentWorkflow): who it is, its model, the
+    conversation its memory holds, and what the user said."""
+    name, description, llm = ex.agent_facts(instance)
+    step = StepInvocation(name=f"invoke_agent {name or owner}", kind="agent", operation="invoke_agent",
+                          agent_name=str(name or owner), agent_description=description,
+                          conversation_id=ex.conversation_id(ex.run_argument(args, "memory")),
+                          framework=ex.FRAMEWORK, extras=attrs)
+    if llm is not None:
+        step.provider = ex.provider(llm)
+        step.request_model = ex.llm_request(llm, {}).get("request_model")
+    return step
+
+
+def _run_content(step: StepInvocation, args: Dict[str, Any]) -> None:
+    """What an agent or workflow run was given, when content is kept: an agent's chat
+    history and user message as messages, a workflow's start event fields."""
+    if step.kind == "workflow":
+        step.inputs = ex.run_inputs(args)
+        return
+    history = ex.run_argument(args, "chat_history")
+    messages = [ex.message(m) for m in history] if isinstance(history, list) else []
+    user = ex.user_message(ex.run_argument(args, "user_msg"))
+    if user is not None:
+        messages.append(user)
+    step.input_messages = messages or None
+
+
+def _documents(run: Run, nodes: Any) -> None:
+    """How many documents a retrieval found (not content: always recorded) and, when content
+    is kept, the documents."""
+    if nodes is None:
+        return
+    record = run.record
+    record.extras[ex.NODES] = len(nodes)
+    if run.op.keeps_output:
+        record.documents = ex.documents(nodes)
 
 
 def _stream_in_context(result: Any, op: Operation) -> None:

@@ -80,3 +80,10 @@ def roots(spans):
 
 def gen_ai(spans, operation):
     return [s for s in spans if s.attributes.get("gen_ai.operation.name") == operation]
+
+
+def one_of(spans, operation):
+    """The one span of a GenAI operation (``retrieval``, ``invoke_agent`` ...)."""
+    found = gen_ai(spans, operation)
+    assert len(found) == 1, f"{len(found)} {operation} spans: {[s.name for s in spans]}"
+    return found[0]

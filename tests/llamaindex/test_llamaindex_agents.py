@@ -1,4 +1,6 @@
-"""Agents with function tools (ReActAgent on a scripted LLM), tool and LLM errors."""
+"""Agents and workflows: FunctionAgent / ReActAgent / AgentWorkflow runs as invoke_agent,
+other workflows as invoke_workflow, tools with their call ids, the conversation of a memory;
+tool and LLM errors."""
 
 from __future__ import annotations
 
@@ -6,13 +8,21 @@ import asyncio
 import json
 
 import pytest
-from li_support import EVENT_TYPE, ScriptedLLM, children, gen_ai, named, one, parent_of, roots
-
-ReActAgent = pytest.importorskip("llama_index.core.agent.workflow", reason="workflow agents arrived in "
-                                 "llama-index-core 0.12.x after the 0.12.0 floor").ReActAgent
+from li_support import EVENT_TYPE, ScriptedLLM, children, gen_ai, named, one, one_of, parent_of, roots
+from llama_index.core.agent.workflow import FunctionAgent, ReActAgent
+from llama_index.core.llms import MockLLM
 from llama_index.core.tools import FunctionTool
+from llama_index.core.workflow import Event, StartEvent, StopEvent, Workflow, step
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
+from support.standin import running_standin
+
+try:  # 0.14: tool calls as message blocks; MockFunctionCallingLLM reads them
+    from llama_index.core.base.llms.types import ToolCallBlock
+except ImportError:  # 0.12
+    ToolCallBlock = None
+needs_tool_call_blocks = pytest.mark.skipif(ToolCallBlock is None,
+                                            reason="ToolCallBlock is new in llama-index-core 0.14")
 
 DURATION = "gen_ai.client.operation.duration"
 tracer = trace.get_tracer("test")
@@ -26,11 +36,16 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
-def run(agent, message):
+def run(agent, message, **kwargs):
     async def main():
         with tracer.start_as_current_span("request"):
-            return await agent.run(message)
+            return await agent.run(message, **kwargs)
     return asyncio.run(main())
+
+
+def get_weather(city: str) -> str:
+    """Get the weather for a city."""
+    return f"Sunny in {city}"
 
 
 def test_react_agent_with_function_tool(spans, metric_reader):
@@ -46,9 +61,16 @@ def test_react_agent_with_function_tool(spans, metric_reader):
     assert agent_span.attributes["gen_ai.agent.name"] == "calculator"
     assert parent_of(got, agent_span).name == "request"
 
+    assert agent_span.attributes["gen_ai.request.model"] == "scripted-1"  # the agent's own LLM
+    assert agent_span.attributes["gen_ai.provider.name"] == "llama_index"
+
     steps = named(got, "agent_step")
     assert steps and all(parent_of(got, s) is agent_span for s in steps)
     assert all(s.attributes[EVENT_TYPE] == "AGENT_STEP" for s in steps)
+    # Phoenix shows one agent, its steps as chains
+    assert [s.name for s in got if s.attributes.get("openinference.span.kind") == "AGENT"] == [agent_span.name]
+    assert {s.attributes["openinference.span.kind"] for s in steps} == {"CHAIN"}
+    assert not any("gen_ai.operation.name" in s.attributes for s in steps)
     step_names = [s.name.split(" ", 1)[1] for s in sorted(steps, key=lambda s: s.start_time)]
     assert step_names.count("run_agent_step") == 2 and step_names.count("call_tool") == 1
 
@@ -67,7 +89,10 @@ def test_react_agent_with_function_tool(spans, metric_reader):
     assert "Multiply two integers" in tool.attributes["gen_ai.tool.description"]
     assert tool.attributes[EVENT_TYPE] == "FUNCTION_CALL"
     assert parent_of(got, tool).name == "agent_step call_tool"
+    assert tool.attributes["gen_ai.agent.name"] == "calculator"
+    assert tool.attributes["gen_ai.tool.call.id"]  # the id LlamaIndex gave the parsed call
     assert "gen_ai.tool.call.arguments" not in tool.attributes  # content is off by default
+    assert "gen_ai.input.messages" not in agent_span.attributes
 
 
 def test_tool_arguments_and_result_with_content(spans, capture_content):
@@ -118,14 +143,9 @@ def test_failing_stream_is_recorded_once(spans):
     assert not children(spans(), span)
 
 
+@needs_tool_call_blocks
 def test_function_agent_with_tool_calls(spans, metric_reader, capture_content):
-    from llama_index.core.base.llms import types
-
-    if not hasattr(types, "ToolCallBlock"):
-        pytest.skip("tool calls as content blocks (ToolCallBlock, MockFunctionCallingLLM) arrived in "
-                    "llama-index-core 0.14")
-    from llama_index.core.agent.workflow import FunctionAgent
-    from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
     from llama_index.core.llms.mock import MockFunctionCallingLLM
 
     def respond(messages, **kwargs):
@@ -150,9 +170,204 @@ def test_function_agent_with_tool_calls(spans, metric_reader, capture_content):
     assert output["parts"][0] == {"type": "text", "content": "Let me multiply."}
     assert output["parts"][1] == {"type": "tool_call", "id": "call_1", "name": "multiply",
                                   "arguments": {"a": 3, "b": 4}}
+    # the mock gives no finish reason: none is invented ("stop" on a tool call was)
+    assert output["finish_reason"] == "tool_call"
+    assert "gen_ai.response.finish_reasons" not in first.attributes
+    assert json.loads(second.attributes["gen_ai.output.messages"])[0]["finish_reason"] == "stop"
     assert "tool_call_response" in second.attributes["gen_ai.input.messages"] or \
         "12" in second.attributes["gen_ai.input.messages"]
     tool = one(got, "execute_tool")
     assert parent_of(got, tool).name == "agent_step call_tool"
+    assert tool.attributes["gen_ai.tool.call.id"] == "call_1"
     assert tool.attributes["gen_ai.tool.call.result"] == "12"
     assert parent_of(got, agent_span).name == "request"
+    # the agent's content is the conversation: what the user said, what it answered
+    assert json.loads(agent_span.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "What is 3 times 4?"}]}]
+    assert json.loads(agent_span.attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "3 times 4 is 12"}], "finish_reason": "stop"}]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_function_agent_over_openai(spans, metric_reader, capture_content, streaming):
+    """A FunctionAgent on LlamaIndex's OpenAI LLM over real HTTP: the agent span has its
+    name, description, model, the conversation of its memory and the usage of its calls;
+    the tool span the call id the model sent; every span of the run the conversation id."""
+    from llama_index.core.memory import ChatMemoryBuffer
+    from llama_index.llms.openai import OpenAI
+
+    memory = ChatMemoryBuffer.from_defaults(chat_store_key="user-42")
+    with running_standin() as (url, journal):
+        llm = OpenAI(model="gpt-4o-mini", api_key="sk-test", api_base=url, max_retries=0)
+        agent = FunctionAgent(name="weather", description="Tells the weather.", llm=llm, streaming=streaming,
+                              tools=[FunctionTool.from_defaults(get_weather)])
+        assert "Sunny in Paris" in str(run(agent, "What is the weather in Paris?", memory=memory))
+    served = [r for path, _b, r in journal if path.endswith("/chat/completions")]
+    assert [r["choices"][0]["finish_reason"] for r in served] == ["tool_calls", "stop"]
+    call_id = served[0]["choices"][0]["message"]["tool_calls"][0]["id"]
+    got = spans()
+    request = one(got, "request")
+    agent_span = one_of(got, "invoke_agent")
+    assert agent_span.name == "invoke_agent weather"
+    assert agent_span.attributes["gen_ai.agent.name"] == "weather"
+    assert agent_span.attributes["gen_ai.agent.description"] == "Tells the weather."
+    assert agent_span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert agent_span.attributes["gen_ai.provider.name"] == "openai"
+    if not getattr(agent, "streaming", True):  # LlamaIndex asks for no usage in streams (and 0.12 agents
+        # always stream): then there is none to add up
+        assert agent_span.attributes["gen_ai.usage.input_tokens"] == sum(r["usage"]["prompt_tokens"] for r in served)
+        assert agent_span.attributes["gen_ai.usage.output_tokens"] == \
+            sum(r["usage"]["completion_tokens"] for r in served)
+    run_spans = [s for s in got if s is not request]
+    assert {s.attributes.get("gen_ai.conversation.id") for s in run_spans} == {"user-42"}
+    assert "gen_ai.conversation.id" not in request.attributes
+
+    tool = one_of(got, "execute_tool")
+    assert tool.attributes["gen_ai.tool.call.id"] == call_id
+    assert tool.attributes["gen_ai.agent.name"] == "weather"
+    assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
+
+    first, second = sorted(gen_ai(got, "chat"), key=lambda s: s.start_time)
+    assert first.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)  # the provider's word
+    (asked,) = json.loads(first.attributes["gen_ai.output.messages"])
+    assert asked["finish_reason"] == "tool_call"  # the conventions' word
+    assert asked["parts"] == [{"type": "tool_call", "id": call_id, "name": "get_weather",
+                               "arguments": {"city": "Paris"}}]
+    answered = json.loads(second.attributes["gen_ai.input.messages"])
+    assert answered[-1] == {"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id,
+                                                       "response": "Sunny in Paris"}]}
+    assert json.loads(agent_span.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "What is the weather in Paris?"}]}]
+    (final,) = json.loads(agent_span.attributes["gen_ai.output.messages"])
+    assert final["finish_reason"] == "stop" and "Sunny in Paris" in final["parts"][0]["content"]
+    assert metric_reader.count(DURATION, gen_ai__operation__name="chat") == 2
+    assert metric_reader.count("gen_ai.invoke_agent.duration", gen_ai__agent__name="weather") == 1
+
+
+def test_agent_without_a_conversation_has_no_conversation_id(spans):
+    """LlamaIndex's default chat store key names no conversation: none is invented."""
+    agent = ReActAgent(tools=[FunctionTool.from_defaults(multiply)], llm=ScriptedLLM(script=[ACT, ANSWER]))
+    run(agent, "What is 3 times 4?")
+    assert not [s for s in spans() if "gen_ai.conversation.id" in s.attributes]
+
+
+@needs_tool_call_blocks
+def test_agent_workflow_hand_off_tools_run_under_their_agent(spans):
+    from llama_index.core.agent.workflow import AgentWorkflow
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.memory import Memory
+
+    def router(messages, **kwargs):
+        return ChatMessage(role="assistant", blocks=[ToolCallBlock(
+            tool_call_id="call_handoff", tool_name="handoff", tool_kwargs={"to_agent": "math", "reason": "numbers"})])
+
+    def math(messages, **kwargs):
+        if messages[-1].role == MessageRole.TOOL and "12" in str(messages[-1].content):
+            return ChatMessage(role="assistant", content="12")
+        return ChatMessage(role="assistant", blocks=[ToolCallBlock(
+            tool_call_id="call_multiply", tool_name="multiply", tool_kwargs={"a": 3, "b": 4})])
+
+    def mock(respond):
+        return MockFunctionCallingLLM(response_generator=respond, is_chat_model=True)
+
+    workflow = AgentWorkflow(root_agent="router", agents=[
+        FunctionAgent(name="router", description="Routes questions.", llm=mock(router), can_handoff_to=["math"]),
+        FunctionAgent(name="math", description="Does math.", llm=mock(math),
+                      tools=[FunctionTool.from_defaults(multiply)])])
+    assert str(run(workflow, "3 times 4?", memory=Memory.from_defaults(session_id="session-7"))) == "12"
+    got = spans()
+    agent_span = one_of(got, "invoke_agent")  # one run, answered for by its root agent
+    assert agent_span.name == "invoke_agent router"
+    assert agent_span.attributes["gen_ai.agent.description"] == "Routes questions."
+    tools = {s.attributes["gen_ai.tool.name"]: s for s in gen_ai(got, "execute_tool")}
+    assert tools["handoff"].attributes["gen_ai.agent.name"] == "router"
+    assert tools["handoff"].attributes["gen_ai.tool.call.id"] == "call_handoff"
+    assert tools["multiply"].attributes["gen_ai.agent.name"] == "math"
+    assert tools["multiply"].attributes["gen_ai.tool.call.id"] == "call_multiply"
+    assert {s.attributes.get("gen_ai.conversation.id") for s in got if s.name != "request"} == {"session-7"}
+
+
+class Joke(Event):
+    joke: str
+
+
+class JokeFlow(Workflow):
+    @step
+    async def write(self, ev: StartEvent) -> Joke:
+        return Joke(joke=str(await MockLLM(max_tokens=4).acomplete(f"a joke about {ev.topic}")))
+
+    @step
+    async def judge(self, ev: Joke) -> StopEvent:
+        return StopEvent(result=f"judged: {ev.joke}")
+
+
+@pytest.mark.parametrize("latest", [False, True])
+def test_workflow_is_invoke_workflow(spans, capture_content, request, latest):
+    if latest:
+        request.getfixturevalue("latest_semconv")
+
+    async def main():
+        return await JokeFlow(timeout=10).run(topic="pirates")
+
+    assert asyncio.run(main()).startswith("judged: ")
+    got = spans()
+    flow = one_of(got, "invoke_workflow")
+    name = flow.attributes["gen_ai.agent.name" if latest else "gen_ai.workflow.name"]
+    assert name.endswith("JokeFlow")  # LlamaIndex's name for it (module-qualified from 0.14)
+    assert flow.name == f"invoke_workflow {name}"
+    assert ("gen_ai.workflow.name" in flow.attributes) is not latest
+    assert flow.attributes["openinference.span.kind"] == "CHAIN"
+    steps = named(got, "workflow_step")
+    assert sorted(s.name for s in steps) == ["workflow_step judge", "workflow_step write"]
+    assert all(parent_of(got, s) is flow for s in steps)
+    assert not gen_ai(got, "invoke_agent")
+    (llm,) = gen_ai(got, "text_completion")
+    assert parent_of(got, llm).name == "workflow_step write"
+    assert json.loads(flow.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == '{"topic": "pirates"}'
+    (output,) = json.loads(flow.attributes["gen_ai.output.messages"])
+    assert output["parts"][0]["content"].startswith("judged: ") and output["finish_reason"] == "stop"
+
+
+def test_agent_usage_is_its_model_calls_not_a_tools_embeddings(spans):
+    """An agent whose tool runs a RAG query: its usage adds up the model calls made under it;
+    the query's embedding is no part of it (nor is the embedding model its model)."""
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.tools import QueryEngineTool
+    from llama_index.embeddings.openai import OpenAIEmbedding
+    from llama_index.llms.openai import OpenAI
+
+    with running_standin() as (url, _journal):
+        llm = OpenAI(model="gpt-4o-mini", api_key="sk-test", api_base=url, max_retries=0)
+        embed = OpenAIEmbedding(model="text-embedding-3-small", api_key="sk-test", api_base=url, max_retries=0)
+        index = VectorStoreIndex.from_documents([Document(text="Phoenix accepts OTLP.")], embed_model=embed)
+        tool = QueryEngineTool.from_defaults(index.as_query_engine(llm=llm), name="notes", description="Notes.")
+        agent = FunctionAgent(name="reader", tools=[tool], llm=llm, streaming=False)
+        run(agent, "What does Phoenix accept?")
+    got = spans()
+    agent_span = one_of(got, "invoke_agent")
+    in_run = [s for s in got if s.context.trace_id == agent_span.context.trace_id]
+    embedded = [s for s in gen_ai(in_run, "embeddings") if "gen_ai.usage.input_tokens" in s.attributes]
+    assert embedded, "the query's embedding is in the run, with its usage"
+    chats = [s for s in gen_ai(in_run, "chat") if "gen_ai.usage.input_tokens" in s.attributes]
+    assert chats
+    assert agent_span.attributes["gen_ai.usage.input_tokens"] == \
+        sum(s.attributes["gen_ai.usage.input_tokens"] for s in chats)
+    assert agent_span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+
+
+def test_runs_in_a_row_are_separate_traces(spans):
+    """A run leaves nothing of ours current: the next run in the same task is a new trace,
+    not a child of the last one (llama-index-workflows 1.x ends a run's span in another
+    Context, after run() returned)."""
+    async def main():
+        left = []
+        for topic in ("pirates", "robots"):
+            await JokeFlow(timeout=10).run(topic=topic)
+            left.append(trace.get_current_span().get_span_context().is_valid)
+        return left
+
+    assert asyncio.run(main()) == [False, False]
+    flows = gen_ai(spans(), "invoke_workflow")
+    assert len(flows) == 2 and all(f.parent is None for f in flows)
+    assert len({f.context.trace_id for f in flows}) == 2

@@ -1,15 +1,24 @@
-"""Bounded run tables, stale spans, suppression, instrument/uninstrument."""
+"""Bounded run tables, stale spans, suppression, instrument/uninstrument, streams read after
+the call, fork."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import subprocess
+import sys
 
+import pytest
 from li_support import ScriptedLLM, documents, gen_ai
 from llama_index.core import VectorStoreIndex
 from llama_index.core.instrumentation import get_dispatcher
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.trace import StatusCode
 
 from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
+
+DURATION = "gen_ai.client.operation.duration"
+FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 
 
 def test_abandoned_streams_are_bounded_and_ended_stale(spans, instrumented):
@@ -97,7 +106,7 @@ def test_exit_in_another_context_ends_the_span_without_detaching(spans, instrume
     with caplog.at_level("ERROR"):
         contextvars.copy_context().run(tracker.exit, span_id, [])
     assert "detach" not in caplog.text
-    (span,) = [s for s in spans() if s.name == "retrieve VectorIndexRetriever"]
+    (span,) = gen_ai(spans(), "retrieval")
     assert span.attributes["llm_otel.llamaindex.nodes"] == 0
     assert span_id not in tracker.runs
 
@@ -131,3 +140,116 @@ def test_dispatcher_shutdown_ends_open_spans(spans, instrumented):
     assert span.attributes["llm_otel.run.abandoned"] is True
     assert not instrumented._tracker.runs
     del stream
+
+
+@pytest.mark.parametrize("method", ["astream_chat", "astream_complete"])
+@pytest.mark.parametrize("read", ["all", "closed_early"])
+def test_custom_llm_async_stream_is_one_span_without_a_caller_span(spans, metric_reader, method, read):
+    """A CustomLLM's async stream (MockLLM here) reads its own sync stream when first read,
+    after its span exited; with no span of the app's current that was a second span in a
+    second trace, counted twice, and closing the stream early marked both ERROR."""
+    from llama_index.core.llms import ChatMessage, MockLLM
+
+    llm = MockLLM(max_tokens=6)
+
+    async def main():
+        if method == "astream_chat":
+            stream = await llm.astream_chat([ChatMessage(role="user", content="tell me more")])
+        else:
+            stream = await llm.astream_complete("tell me more")
+        got = []
+        async for chunk in stream:
+            got.append(chunk)
+            if read == "closed_early" and len(got) == 2:
+                break
+        await stream.aclose()
+        return got
+
+    chunks = asyncio.run(main())
+    assert len(chunks) == (6 if read == "all" else 2)
+    (span,) = spans()
+    assert span.attributes["gen_ai.operation.name"] == ("chat" if method == "astream_chat" else "text_completion")
+    assert span.parent is None and span.status.status_code != StatusCode.ERROR
+    assert "error.type" not in span.attributes
+    assert span.attributes.get("llm_otel.stream.closed_early") is (True if read == "closed_early" else None)
+    assert metric_reader.count(DURATION) == 1
+    assert metric_reader.count(FIRST_CHUNK) == 1
+
+
+def test_sync_stream_closed_early_is_not_an_error(spans, metric_reader):
+    gen = ScriptedLLM(script=["one two three four"]).stream_complete("count")
+    assert next(gen).delta == "one"
+    gen.close()
+    (span,) = gen_ai(spans(), "text_completion")
+    assert span.attributes["llm_otel.stream.closed_early"] is True
+    assert span.status.status_code != StatusCode.ERROR and "error.type" not in span.attributes
+    assert metric_reader.count(DURATION) == 1
+
+
+def test_tracker_survives_a_fork_while_its_lock_is_held(tmp_path):
+    """os.fork() while another thread holds the tracker's table lock: the child records its
+    own LlamaIndex calls instead of hanging on that lock."""
+    script = tmp_path / "fork_app.py"
+    script.write_text(FORK_APP)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == ["child:1", "parent:1"]
+
+
+FORK_APP = r'''
+import os, threading, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+from llama_index.core.llms import MockLLM
+from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
+
+instrumentor = LlamaIndexInstrumentor()
+instrumentor.instrument()
+lock = instrumentor._tracker.lock
+held, release = threading.Event(), threading.Event()
+
+
+def spans_soon():
+    """Finished spans, once there are some (a span waiting on the tokenizer's load ends a
+    moment after its call)."""
+    deadline = time.monotonic() + 30
+    while not exporter.get_finished_spans() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(exporter.get_finished_spans())
+
+
+def hold():
+    with lock:
+        held.set()
+        release.wait()
+
+
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    MockLLM(max_tokens=2).complete("in the child")  # needs the tracker's lock
+    print(f"child:{spans_soon()}", flush=True)
+    os._exit(0)
+deadline = time.monotonic() + 60
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        raise SystemExit("the child hung")
+    time.sleep(0.01)
+release.set()
+MockLLM(max_tokens=2).complete("in the parent")
+print(f"parent:{spans_soon()}", flush=True)
+raise SystemExit(os.waitstatus_to_exitcode(status))
+'''

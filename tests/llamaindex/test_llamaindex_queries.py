@@ -7,7 +7,7 @@ import json
 from importlib.metadata import version
 
 import pytest
-from li_support import EVENT_TYPE, ScriptedLLM, children, documents, gen_ai, named, one, parent_of, roots
+from li_support import EVENT_TYPE, ScriptedLLM, children, documents, gen_ai, named, one, one_of, parent_of, roots
 from llama_index.core import TreeIndex, VectorStoreIndex
 from llama_index.core.query_engine import SubQuestionQueryEngine
 from llama_index.core.question_gen import LLMQuestionGenerator
@@ -36,7 +36,7 @@ def test_index_build_parses_and_embeds_with_counts(spans, metric_reader):
     # per-document chunking is counted on the parser, not a span each
     assert parse.attributes["llm_otel.llamaindex.chunks"] == nodes
     assert not named(got, "chunking")
-    assert parse.attributes["llm_otel.llamaindex.duration_ms"] >= 0
+    assert "llm_otel.llamaindex.duration_ms" not in parse.attributes  # the span's own duration says it
     embed = one(got, "embeddings")
     assert embed.attributes[EVENT_TYPE] == "EMBEDDING"
     assert embed.attributes["llm_otel.llamaindex.inputs"] == nodes
@@ -63,14 +63,19 @@ def test_query_is_one_trace_under_the_callers_span(spans, metric_reader):
     assert parent_of(got, query).name == "request"
     assert query.attributes[EVENT_TYPE] == "QUERY"
     assert query.attributes["llm_otel.llamaindex.component"] == "RetrieverQueryEngine"
-    retrieve, synth = one(got, "retrieve"), one(got, "synthesize")
+    retrieve, synth = one_of(got, "retrieval"), one(got, "synthesize")
     assert parent_of(got, retrieve) is query and parent_of(got, synth) is query
+    # a retrieval in the conventions' words: named after the index it searched, top_k asked for
+    assert retrieve.name == f"retrieval {index.index_id}"
+    assert retrieve.kind == trace.SpanKind.CLIENT  # v1.41
+    assert retrieve.attributes["gen_ai.data_source.id"] == index.index_id
+    assert retrieve.attributes["gen_ai.request.top_k"] == 2.0
+    assert retrieve.attributes["openinference.span.kind"] == "RETRIEVER"
     assert retrieve.attributes[EVENT_TYPE] == "RETRIEVE"
-    assert retrieve.attributes["llm_otel.llamaindex.retrieval.top_k"] == 2
-    assert retrieve.attributes["llm_otel.llamaindex.nodes"] == 2
-    ids = list(retrieve.attributes["llm_otel.llamaindex.retrieval.node_ids"])
-    assert ids == [n.node.node_id for n in response.source_nodes]
-    assert len(json.loads(retrieve.attributes["llm_otel.llamaindex.retrieval.scores"])) == 2
+    assert retrieve.attributes["llm_otel.llamaindex.component"] == "VectorIndexRetriever"
+    assert retrieve.attributes["llm_otel.llamaindex.nodes"] == len(response.source_nodes) == 2
+    # documents and the query are content: not recorded by default
+    assert not [k for k in retrieve.attributes if k.startswith(("gen_ai.retrieval.", "llm_otel.llamaindex.retrieval"))]
     assert parent_of(got, one(got, "embeddings")) is retrieve
     assert synth.attributes["llm_otel.llamaindex.input_nodes"] == 2
 
@@ -125,7 +130,7 @@ def test_concurrent_async_queries_keep_their_own_trees(spans):
         (query,) = named(trace_spans, "query")
         assert parent_of(got, query) is request
         kinds = sorted(s.name.split(" ")[0] for s in children(got, query))
-        assert kinds == ["retrieve", "synthesize"]
+        assert kinds == ["retrieval", "synthesize"]
         assert len(gen_ai(trace_spans, "text_completion")) == 1
         assert len(gen_ai(trace_spans, "embeddings")) == 1
 
@@ -166,13 +171,18 @@ def test_async_streamed_query_without_caller_span_is_one_trace(spans):
 
 
 def test_content_only_when_capture_is_on(spans, capture_content):
-    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine(similarity_top_k=1)
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_query_engine(similarity_top_k=2)
     before = {s.context.span_id for s in spans()}
-    engine.query("secret question")
+    response = engine.query("secret question")
     got = [s for s in spans() if s.context.span_id not in before]
-    retrieve = one(got, "retrieve")
-    assert retrieve.attributes["llm_otel.input"] == "secret question"
-    assert "w" in json.loads(retrieve.attributes["llm_otel.output"])[0]["text"]
+    retrieve = one_of(got, "retrieval")
+    assert retrieve.attributes["gen_ai.retrieval.query.text"] == "secret question"
+    docs = json.loads(retrieve.attributes["gen_ai.retrieval.documents"])
+    # every document as v1.41 requires it (id and score) and, with content on, its text
+    assert [d["id"] for d in docs] == [n.node.node_id for n in response.source_nodes]
+    assert [d["score"] for d in docs] == [n.score for n in response.source_nodes]
+    assert [d["content"] for d in docs] == [n.node.get_content() for n in response.source_nodes]
+    assert all(d["content"].startswith("document ") for d in docs)
     assert one(got, "query").attributes["llm_otel.input"] == "secret question"
     assert "gen_ai.input.messages" in gen_ai(got, "text_completion")[0].attributes
 
@@ -208,8 +218,9 @@ def test_tree_index_build_and_query(spans, metric_reader):
     before = {s.context.span_id for s in spans()}
     index.as_query_engine().query("which leaf?")
     got = [s for s in spans() if s.context.span_id not in before]
-    retrieve = one(got, "retrieve")
+    retrieve = one_of(got, "retrieval")
     assert retrieve.attributes["llm_otel.llamaindex.component"] == "TreeSelectLeafRetriever"
+    assert retrieve.attributes["gen_ai.data_source.id"] == index.index_id
     assert parent_of(got, retrieve) is one(got, "query")
     assert any(parent_of(got, parent_of(got, s)) is retrieve for s in gen_ai(got, "text_completion"))
 
@@ -244,7 +255,7 @@ def test_sub_question_engine(spans, use_async):
         assert sub.attributes["llm_otel.llamaindex.sub_question.tool"] == "essays"
         inner = [s for s in children(got, sub) if s.name.startswith("query ")]
         assert len(inner) == 1
-        assert {s.name.split(" ")[0] for s in children(got, inner[0])} == {"retrieve", "synthesize"}
+        assert {s.name.split(" ")[0] for s in children(got, inner[0])} == {"retrieval", "synthesize"}
     # one LLM call for the questions, one answer per sub-question, one final answer
     assert len(gen_ai(got, "text_completion")) == 4
 
@@ -264,8 +275,10 @@ def test_llm_reranker_between_retrieve_and_synthesize(spans):
     assert span.attributes["llm_otel.llamaindex.rerank.top_n"] == 1
     assert span.attributes["llm_otel.llamaindex.input_nodes"] == 3
     assert span.attributes["llm_otel.llamaindex.nodes"] == 1
-    assert list(span.attributes["llm_otel.llamaindex.retrieval.node_ids"]) == \
+    assert list(span.attributes["llm_otel.llamaindex.rerank.node_ids"]) == \
         [n.node.node_id for n in response.source_nodes]
+    assert json.loads(span.attributes["llm_otel.llamaindex.rerank.scores"]) == [9.0]
+    assert span.attributes["openinference.span.kind"] == "RERANKER"
     assert parent_of(got, span) is one(got, "query")
     # the reranker's own LLM call nests under it
     assert any(parent_of(got, parent_of(got, s)) is span for s in gen_ai(got, "text_completion"))
@@ -285,7 +298,69 @@ def test_chat_engine_turn_is_one_trace(spans, instrumented, stream):
     chat = one(got, "chat_engine")
     assert chat.attributes["llm_otel.llamaindex.component"] == "CondensePlusContextChatEngine"
     assert parent_of(got, chat).name == "request"
-    assert {s.name.split(" ")[0] for s in children(got, chat)} >= {"retrieve", "synthesize"}
+    assert {s.name.split(" ")[0] for s in children(got, chat)} >= {"retrieval", "synthesize"}
     assert len(gen_ai(got, "text_completion")) == 1
     assert [s.name for s in roots(got)] == ["request"]
     assert not instrumented._tracker.runs
+
+
+def test_chat_engine_memory_is_the_conversation(spans):
+    """A chat engine's memory under a chat store key of the app's: every span of each turn
+    carries it as the conversation id (Phoenix groups them as one session)."""
+    from llama_index.core.memory import ChatMemoryBuffer
+
+    engine = VectorStoreIndex.from_documents(documents(2, 50)).as_chat_engine(
+        chat_mode="condense_plus_context", llm=ScriptedLLM(script=["hello there"]),
+        memory=ChatMemoryBuffer.from_defaults(chat_store_key="user-7"))
+    before = {s.context.span_id for s in spans()}
+    engine.chat("hi")
+    engine.chat("and again")
+    got = [s for s in spans() if s.context.span_id not in before]
+    assert len(named(got, "chat_engine")) == 2 and len(got) > 6
+    assert {s.attributes.get("gen_ai.conversation.id") for s in got} == {"user-7"}
+
+
+def _keyword_retriever(nodes):
+    """A retriever of the app's that finds nodes by a word and gives them no score."""
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore
+
+    class KeywordRetriever(BaseRetriever):
+        def _retrieve(self, query_bundle):
+            words = set(query_bundle.query_str.lower().split())
+            return [NodeWithScore(node=n) for n in nodes if words & set(n.get_content().lower().split())]
+
+    return KeywordRetriever()
+
+
+@pytest.mark.parametrize("latest", [False, True])
+def test_retriever_without_scores(spans, capture_content, request, latest):
+    """v1.41 requires an id and a score per document (Phoenix drops the whole list for one
+    without): unscored documents are not listed there, and are under v0.1.0."""
+    from llama_index.core.schema import TextNode
+
+    if latest:
+        request.getfixturevalue("latest_semconv")
+    nodes = [TextNode(text="apples are red", id_="n1"), TextNode(text="pears are green", id_="n2")]
+    found = _keyword_retriever(nodes).retrieve("red apples")
+    assert [n.node.node_id for n in found] == ["n1"]
+    span = one_of(spans(), "retrieval")
+    assert span.name == "retrieval KeywordRetriever"  # no index: the retriever's class is the source
+    assert span.attributes["gen_ai.data_source.id"] == "KeywordRetriever"
+    assert span.attributes["gen_ai.retrieval.query.text"] == "red apples"
+    assert span.attributes["llm_otel.llamaindex.nodes"] == 1
+    assert span.kind == (trace.SpanKind.INTERNAL if latest else trace.SpanKind.CLIENT)
+    if latest:
+        assert json.loads(span.attributes["gen_ai.retrieval.documents"]) == [
+            {"id": "n1", "content": "apples are red"}]
+    else:
+        assert "gen_ai.retrieval.documents" not in span.attributes
+
+
+def test_retrieval_top_k_under_the_latest_conventions(spans, latest_semconv):
+    index = VectorStoreIndex.from_documents(documents(3, 40))
+    index.set_index_id("essays")
+    index.as_retriever(similarity_top_k=2).retrieve("document 2")
+    span = one_of(spans(), "retrieval")
+    assert span.name == "retrieval essays"
+    assert span.attributes["gen_ai.retrieval.top_k"] == 2 and "gen_ai.request.top_k" not in span.attributes

@@ -126,13 +126,17 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return super().uninstrument(**kwargs)
 
 
+# (module, name) -> the wrapper patch() installed there, to take off exactly that one
+_patched: Dict[Any, Any] = {}
+
+
 def patch(module: str, name: str, wrapper: Callable[..., Any]) -> bool:
     """Wrap ``module.name`` (``"Class.method"``) with wrapt; False if it does not exist.
 
     SDK versions differ in what they have; a missing method is skipped, not an error.
     """
     try:
-        wrapt.wrap_function_wrapper(module, name, wrapper)
+        _patched[(module, name)] = wrapt.wrap_function_wrapper(module, name, wrapper)
         return True
     except (ImportError, AttributeError) as exc:
         logger.debug("llm_otel: not patching %s.%s: %s", module, name, exc)
@@ -140,12 +144,21 @@ def patch(module: str, name: str, wrapper: Callable[..., Any]) -> bool:
 
 
 def unpatch(module: str, name: str) -> None:
-    """Restore what :func:`patch` wrapped; nothing happens if it was not wrapped."""
+    """Restore what :func:`patch` wrapped; nothing happens if it was not wrapped.
+
+    The class's own attribute is compared and restored, not what attribute lookup returns:
+    a method the library itself wraps in a wrapt descriptor (LlamaIndex's dispatcher spans)
+    binds on lookup, and restoring that bound object would replace the library's wrapper."""
     try:
         owner_path, _, attr = name.rpartition(".")
         owner: Any = importlib.import_module(module)
         for part in owner_path.split(".") if owner_path else ():
             owner = getattr(owner, part)
-        unwrap(owner, attr)
+        ours = _patched.pop((module, name), None)
+        current = vars(owner).get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
+        if ours is not None and current is ours:
+            setattr(owner, attr, ours.__wrapped__)
+        elif ours is None:
+            unwrap(owner, attr)
     except (ImportError, AttributeError) as exc:
         logger.debug("llm_otel: not unpatching %s.%s: %s", module, name, exc)

@@ -247,9 +247,11 @@ def tool_definitions(items: Any) -> Optional[List[Dict[str, Any]]]:
     return out
 
 
-def documents(docs: Any, with_content: bool) -> List[Dict[str, Any]]:
+def documents(docs: Any, with_content: bool, complete_only: bool = False) -> List[Dict[str, Any]]:
     """Retrieved documents as the conventions list them: id and score (what is known of
-    them), and with content captured the text and metadata too."""
+    them), and with content captured the text and metadata too. ``complete_only`` (v1.41,
+    whose schema requires both): a document lacking its id or score is left out, as one
+    invalid item makes readers that validate (Phoenix) drop the whole list."""
     out: List[Dict[str, Any]] = []
     for doc in docs or ():
         if not isinstance(doc, dict):
@@ -260,6 +262,8 @@ def documents(docs: Any, with_content: bool) -> List[Dict[str, Any]]:
         score = doc.get("score")
         if isinstance(score, (int, float)) and not isinstance(score, bool):
             item["score"] = float(score)
+        if complete_only and len(item) < 2:
+            continue
         if with_content:
             for key in ("content", "metadata"):
                 if doc.get(key) is not None:
@@ -364,9 +368,10 @@ def step_end(step: StepInvocation, settings: Any) -> Dict[str, Any]:
     return av.exportable(attrs)
 
 
-def step_content(step: StepInvocation, limit: int) -> Dict[str, Any]:
+def step_content(step: StepInvocation, limit: int, latest_semconv: bool = True) -> Dict[str, Any]:
     """Content of a step: an agent's or workflow's as conversation messages, a retrieval's
-    query and documents, any other step's inputs and outputs as text."""
+    query and documents (v1.41: only those with an id and a score), any other step's
+    inputs and outputs as text."""
     operation = step.operation
     if operation in _AGENTS or operation == "invoke_workflow":
         content: Dict[str, Any] = {}
@@ -384,7 +389,9 @@ def step_content(step: StepInvocation, limit: int) -> Dict[str, Any]:
         if step.query is not None:
             content[sc.RETRIEVAL_QUERY_TEXT] = to_text(step.query, limit)
         if step.documents:
-            content[sc.RETRIEVAL_DOCUMENTS] = to_json(documents(step.documents, with_content=True), limit)
+            listed = documents(step.documents, with_content=True, complete_only=not latest_semconv)
+            if listed:
+                content[sc.RETRIEVAL_DOCUMENTS] = to_json(listed, limit)
         return content
     return {key: to_text(value, limit) for key, value in ((sc.INPUT, step.inputs), (sc.OUTPUT, step.outputs))
             if value is not None}

@@ -343,7 +343,7 @@ class Recorder:
                 recorded = _step_content_recorded(record, settings)
                 if recorded and record.messages_converter is not None:
                     _convert_step(record)
-                content = mapping.step_content(record, limit) if recorded else None
+                content = mapping.step_content(record, limit, settings.latest_semconv) if recorded else None
             if reason in mapping.END_REASONS:
                 attrs[mapping.END_REASONS[reason]] = True
             span.set_attributes(attrs)
@@ -533,8 +533,11 @@ def _ours(op: Operation, span: Any) -> None:
 
 def _credit_agents(op: Operation) -> None:
     """An agent (or workflow) totals the usage of the model calls made under it, and knows
-    its provider and model from them when it was not told."""
+    its provider and model from them when it was not told; embeddings (a RAG tool's index
+    lookups) are no part of its model's usage."""
     inv: LLMInvocation = op.record
+    if inv.operation == "embeddings":
+        return
     agents = [a.record for a in _ancestors(op.parent) if isinstance(a.record, StepInvocation)
               and a.record.operation in ("invoke_agent", "invoke_workflow") and not a.ended]
     if not agents:
