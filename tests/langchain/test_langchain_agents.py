@@ -112,8 +112,9 @@ def test_retriever_in_rag_chain_with_content(spans, capture_content):
     got = spans()
     span = one(got, "retrieval KeywordRetriever")
     assert span.attributes["gen_ai.retrieval.query.text"] == "spans"
-    documents = json.loads(span.attributes["gen_ai.retrieval.documents"])
-    assert documents[0] == {"id": "doc-1", "content": "OpenTelemetry traces spans", "metadata": {"source": "a.md"}}
+    # v1.41's schema wants an id and a score per document, and this retriever scores none
+    # (the v0.1.0 profile lists them: test_langchain_retrievers_batches.py)
+    assert "gen_ai.retrieval.documents" not in span.attributes
     assert parent_of(got, span).name == "RunnableParallel<context,question>"
     chat = one(got, "chat")
     assert parent_of(got, chat).name == "RunnableSequence"

@@ -90,28 +90,38 @@ def test_vector_store_retriever_query_embedding_is_its_child(spans, standin_url)
     assert parent_of(spans(), one(spans(), "after")) is None
 
 
-@pytest.mark.parametrize("content", ["off", "on"])
+@pytest.mark.parametrize("content", ["off", "on", "on, v0.1.0"])
 def test_vector_store_retrieval_top_k_query_and_documents(spans, standin_url, monkeypatch, content):
     url, journal = standin_url
-    if content == "on":
+    if content != "off":
         monkeypatch.setenv(config.CAPTURE_CONTENT_ENV, "SPAN_ONLY")
+    if content == "on, v0.1.0":
+        monkeypatch.setenv(config.SEMCONV_OPT_IN_ENV, "gen_ai_latest_experimental")
     config.reload()
     try:
         retriever = vector_store(url).as_retriever(search_kwargs={"k": 2})
         docs = retriever.invoke("how do spans nest", config={"metadata": {"session_id": "s-3"}})
     finally:
         monkeypatch.delenv(config.CAPTURE_CONTENT_ENV, raising=False)
+        monkeypatch.delenv(config.SEMCONV_OPT_IN_ENV, raising=False)
         config.reload()
     got = spans()
-    _assert_query_embedding_nested(got, journal)  # in both modes
+    _assert_query_embedding_nested(got, journal)  # in every mode
     span = one(got, "retrieval VectorStoreRetriever")
     a = span.attributes
-    assert a["gen_ai.request.top_k"] == 2.0 and a["gen_ai.data_source.id"] == "VectorStoreRetriever"
+    if content == "on, v0.1.0":
+        assert a["gen_ai.retrieval.top_k"] == 2
+    else:
+        assert a["gen_ai.request.top_k"] == 2.0
+    assert a["gen_ai.data_source.id"] == "VectorStoreRetriever"
     assert a["gen_ai.conversation.id"] == "s-3"
     if content == "off":
         assert not [k for k in a if k.startswith("gen_ai.retrieval.")]
         return
     assert a["gen_ai.retrieval.query.text"] == "how do spans nest"
+    if content == "on":  # v1.41's schema wants an id and a score per document: this retriever gives no score
+        assert "gen_ai.retrieval.documents" not in a
+        return
     recorded = json.loads(a["gen_ai.retrieval.documents"])
     assert [d["id"] for d in recorded] == [d.id for d in docs]
     assert [d["content"] for d in recorded] == [d.page_content for d in docs]
