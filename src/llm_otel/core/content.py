@@ -14,7 +14,7 @@ applied, and base64 image data is replaced by a placeholder unless
 from __future__ import annotations
 
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from llm_otel import config
 from llm_otel.core import secrets
@@ -64,6 +64,14 @@ def _clean(text: str, settings: Any) -> str:
     return utf8(text)
 
 
+# Short strings recur (span names, tool and agent names, tags, ids): each one is cleaned once
+# per cleaning state (the settings and the secret values known), not once per span. Not with a
+# user's redaction hook, which may want to see every string.
+MEMO_MAX_CHARS = 256
+MEMO_SIZE = 4096
+_memo: Tuple[Any, Any, Dict[Tuple[str, int], str]] = (None, None, {})
+
+
 def cut(text: str, limit: int, settings: Any = None) -> str:
     """``text`` cleaned, then cut once at ``limit`` characters and marked with how many
     were left out.
@@ -72,7 +80,26 @@ def cut(text: str, limit: int, settings: Any = None) -> str:
     a huge string, and a secret that starts before the cut is still seen whole); what lies
     beyond the margin is counted as it is.
     """
+    global _memo
     settings = settings or config.settings()
+    if len(text) > MEMO_MAX_CHARS or config.redactor() is not None:
+        return _cut(text, limit, settings)
+    known = secrets.known_values()
+    memo_settings, memo_known, table = _memo
+    if memo_settings is not settings or memo_known is not known:  # a table per state: a string
+        table = {}  # cleaned under the old one never lands in the new one
+        _memo = (settings, known, table)
+    key = (text, limit)
+    done = table.get(key)
+    if done is None:
+        done = _cut(text, limit, settings)
+        if len(table) >= MEMO_SIZE:
+            table.clear()
+        table[key] = done
+    return done
+
+
+def _cut(text: str, limit: int, settings: Any) -> str:
     if not settings.capture_images and _image_data(text):
         text = IMAGE_PLACEHOLDER.format(len(text))
     left_out = 0

@@ -40,7 +40,7 @@ class Operation:
     """A started record: span, timing and the end-once state (see the module docstring)."""
 
     __slots__ = ("record", "recorder", "span", "parent", "start_perf", "chunk_perfs", "_open", "contributions",
-                 "claims", "_token", "__weakref__")
+                 "claims", "_token", "start_name", "__weakref__")
 
     def __init__(self, recorder: Any, record: Any, span: Any, parent: Optional["Operation"] = None) -> None:
         self.record = record
@@ -52,6 +52,7 @@ class Operation:
         self._open = [True]  # popped by the one end: list.pop is atomic, so two threads cannot both end
         self.contributions: Optional[list] = None  # SDK calls made under this operation's claim
         self._token: Any = None
+        self.start_name: Optional[str] = None  # the name the span started with, before cleaning
 
     def __bool__(self) -> bool:
         return True

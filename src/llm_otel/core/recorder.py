@@ -124,6 +124,7 @@ class Recorder:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
         self.instruments = Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
         self.events = Events(SCOPE, logger_provider)
+        preload()  # made when instrumenting (also one client only): the data ends need starts loading
 
     # ---- start -------------------------------------------------------------------------
 
@@ -165,8 +166,9 @@ class Recorder:
                 _inherit(record, parent_op)
                 if not settings.content_on_span:  # recorded nowhere: not held while the tool runs
                     record.arguments = None
+                name = mapping.tool_span_name(record)
                 span = self.tracer.start_span(
-                    mapping.span_name(mapping.tool_span_name(record), settings.content_max_length),
+                    mapping.span_name(name, settings.content_max_length),
                     context=context, kind=SpanKind.INTERNAL, attributes=mapping.tool_start(record, settings))
             else:
                 _inherit(record, parent_op)
@@ -174,10 +176,13 @@ class Recorder:
                     record.inputs = record.query = record.input_messages = None
                 kind = SpanKind.CLIENT if record.operation == "retrieval" and not settings.latest_semconv \
                     else SpanKind.INTERNAL  # v1.41: a retrieval is a client span
+                name = mapping.step_span_name(record)
                 span = self.tracer.start_span(
-                    mapping.span_name(mapping.step_span_name(record), settings.content_max_length),
+                    mapping.span_name(name, settings.content_max_length),
                     context=context, kind=kind, attributes=mapping.step_start(record, settings))
-            return Operation(self, record, span, parent_op)
+            op = Operation(self, record, span, parent_op)
+            op.start_name = name
+            return op
         except Exception as exc:  # noqa: BLE001
             report("recorder.start", exc)
             return NOOP
@@ -306,6 +311,10 @@ class Recorder:
                 limit = settings.content_max_length
                 first_chunk = op.chunk_perfs[0] - op.start_perf if op.chunk_perfs else None
                 attrs = mapping.llm_response(inv, first_chunk, settings)
+                known = span.attributes
+                for key in _SET_AT_START:  # unless learnt since (a framework's SDK call)
+                    if key in attrs and known.get(key) == attrs[key]:
+                        del attrs[key]
                 if reason in mapping.END_REASONS:
                     attrs[mapping.END_REASONS[reason]] = True
                 span.set_attributes(attrs)
@@ -338,7 +347,9 @@ class Recorder:
                 attrs = mapping.tool_start(record, settings)
                 content = mapping.tool_content(record, limit) if settings.content_on_span else None
             else:
-                span.update_name(mapping.span_name(mapping.step_span_name(record), limit))
+                name = mapping.step_span_name(record)
+                if name != op.start_name:  # named late (an agent learnt its name while running)
+                    span.update_name(mapping.span_name(name, limit))
                 attrs = mapping.step_end(record, settings)
                 recorded = _step_content_recorded(record, settings)
                 if recorded and record.messages_converter is not None:
@@ -346,7 +357,9 @@ class Recorder:
                 content = mapping.step_content(record, limit, settings.latest_semconv) if recorded else None
             if reason in mapping.END_REASONS:
                 attrs[mapping.END_REASONS[reason]] = True
-            span.set_attributes(attrs)
+            attrs = _changed(span, attrs)
+            if attrs:
+                span.set_attributes(attrs)
             if content:
                 span.set_attributes(content)
             if record.error_type is not None:
@@ -498,6 +511,19 @@ def _step_content_recorded(step: StepInvocation, settings: Any) -> bool:
     content on spans; the conventions' details event is for inference only."""
     forced = step.capture_content
     return forced if forced is not None else settings.content_on_span
+
+
+_SET_AT_START = (sc.SERVER_ADDRESS, sc.SERVER_PORT)
+
+
+def _changed(span: Any, attrs: Dict[str, Any]) -> Dict[str, Any]:
+    """What ``attrs`` adds to the span's attributes (most were set at its start: setting
+    them again costs the SDK's validation of each)."""
+    known = getattr(span, "attributes", None)
+    if not known:
+        return attrs
+    return {key: value for key, value in attrs.items()
+            if known.get(key) != (tuple(value) if isinstance(value, list) else value)}
 
 
 def _interrupted(inv: LLMInvocation) -> None:

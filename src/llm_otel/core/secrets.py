@@ -322,6 +322,11 @@ def _known_values() -> Tuple[str, ...]:
     return values
 
 
+def known_values() -> Tuple[str, ...]:
+    """The secret values masked now; the same tuple object until the set changes."""
+    return _known_values()
+
+
 def longest_known() -> int:
     """The length of the longest secret value known (0 if none)."""
     values = _known_values()
