@@ -287,33 +287,46 @@ def test_tracking_without_an_sdk_is_quiet():
 # ---- a background load never shows the app a half-imported module ---------------------------
 
 HTTP_CLIENT = textwrap.dedent("""
-    import json, sys
+    import json, sys, threading, time
     from importlib import metadata
     import httpx, openai
     wanted = [r.split(";")[0].split(">")[0].split("=")[0].strip() for r in metadata.requires("genai-prices")]
     client = "httpx2" if "httpx2" in wanted else "httpx"
-    before = client in sys.modules and client != "httpx"
+    before = client in sys.modules
     import llm_otel
+    from llm_otel.usage import pricing
     llm_otel.instrument()
-    module = sys.modules.get(client)
-    complete_at_return = module is not None and hasattr(module, "Client") and hasattr(module, "Timeout")
     errors = []
-    for _ in range(300):  # the SDK looks its HTTP clients up in sys.modules on every client made
+    while not pricing.PRICES.ready():  # the SDK looks its HTTP clients up in sys.modules
         try:
             openai.OpenAI(api_key="sk-test", http_client=httpx.Client())
         except Exception as exc:
             errors.append(repr(exc))
-    print(json.dumps({"before": before, "complete_at_return": complete_at_return, "errors": errors[:3]}))
+    imported_by_the_load = client in sys.modules and not before
+    # the app's own use of genai-prices gets the whole package, from any thread
+    got = {}
+    def use():
+        import genai_prices
+        got["cost"] = float(genai_prices.calc_price(genai_prices.Usage(input_tokens=1000), "gpt-4o",
+                                                    provider_id="openai").total_price)
+        got["version"] = genai_prices.__version__
+    thread = threading.Thread(target=use); thread.start(); thread.join()
+    print(json.dumps({"client": client, "before": before, "imported_by_the_load": imported_by_the_load,
+                      "errors": errors[:3], "ours": pricing.cost_usd("gpt-4o", 1000, 0, provider="openai"),
+                      "theirs": got.get("cost"), "version": got.get("version"),
+                      "metadata_version": metadata.version("genai-prices")}))
 """)
 
 
-def test_the_price_loader_never_leaves_its_http_client_half_imported_for_the_app():
+def test_the_price_load_imports_no_http_client_and_leaves_genai_prices_whole_for_the_app():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_OTEL_"))}
     proc = subprocess.run([sys.executable, "-c", HTTP_CLIENT], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     import json
 
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["before"] is False  # genai-prices' client was not imported before instrument()
-    assert got["complete_at_return"]  # imported whole on the instrumenting thread ...
-    assert got["errors"] == []  # ... so openai.OpenAI(...) never meets it half-made
+    if got["client"] == "httpx2":  # (the SDK imports httpx itself)
+        assert got["before"] is False and got["imported_by_the_load"] is False
+    assert got["errors"] == []  # openai.OpenAI(...) made while prices loaded never failed
+    assert got["ours"] == pytest.approx(got["theirs"]) and got["ours"] > 0
+    assert got["version"] == got["metadata_version"]

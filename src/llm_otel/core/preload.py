@@ -8,9 +8,7 @@ with the call's own end time.
 A load is an import, and an import is visible half-made: while one thread runs a module, the
 module already sits in ``sys.modules``, and code on other threads that looks a module up
 there instead of importing it (the OpenAI SDK does so for its HTTP clients) finds it without
-its attributes. So a load names what it imports that other code looks up that way
-(``prepare``), and :meth:`Preload.start` imports that on the starting thread, at instrument
-time, before the background thread runs.
+its attributes. So a load imports nothing such code looks for (see ``usage.pricing``).
 
 A fork while another thread imports leaves the child a module lock held by a thread it does
 not have: the child would hang on its first import of that module. So a fork waits (a
@@ -25,7 +23,7 @@ import atexit
 import os
 import threading
 import weakref
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 from llm_otel.core.guard import report
 
@@ -36,13 +34,11 @@ _preloads: "weakref.WeakSet[Preload]" = weakref.WeakSet()
 
 
 class Preload:
-    """``load()`` run once on a background thread; ``ready()``, ``when_ready(callback)``.
-    ``prepare()``, if given, runs first on the thread that starts the load."""
+    """``load()`` run once on a background thread; ``ready()``, ``when_ready(callback)``."""
 
-    def __init__(self, name: str, load: Callable[[], Any], prepare: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, name: str, load: Callable[[], Any]) -> None:
         self.name = name
         self._load = load
-        self._prepare = prepare
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._started = False
@@ -59,8 +55,6 @@ class Preload:
             if self._started:
                 return
             self._started = True
-        if self._prepare is not None:
-            _call(self._prepare, self.name + " prepare")
         try:
             # not threading.Thread: its start() waits for the new thread to run (milliseconds
             # under load); this returns at once

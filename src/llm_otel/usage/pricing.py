@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import bisect
 import importlib
+import importlib.util
 import json
 import logging
 import os
 import re
 import sys
+import threading
 from collections import OrderedDict
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -37,7 +39,6 @@ PRICES_FILE_ENV = "LLM_OTEL_PRICES_FILE"
 CACHE_SIZE = 4096  # (provider, model) pairs kept resolved
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 _PER = 1_000_000
-_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9._-]*")
 
 # ``gen_ai.provider.name`` (OTel GenAI conventions) -> genai-prices provider id. Other names are
 # looked up as genai-prices looks up a provider id; a name it does not know prices by model.
@@ -130,35 +131,56 @@ def _file_prices() -> Dict[str, Price]:
 def _load_bundled() -> None:
     global _providers
     try:
-        from genai_prices.data import providers
+        providers = _price_data().providers
     except Exception as exc:  # noqa: BLE001 - no bundled prices: the other layers still work
         report("pricing: loading genai-prices", exc)
         providers = []
     _providers = providers
 
 
-def _import_http_client() -> None:
-    """genai-prices' package imports an HTTP client (for its price updater, which llm-otel
-    never starts), and the OpenAI SDK looks its HTTP clients up in ``sys.modules`` without
-    importing them: imported half-way on the loader thread, ``openai.OpenAI(...)`` on another
-    thread would find ``httpx2`` without ``Client``. So that client is imported here, on the
-    thread that instruments, before the load starts."""
-    try:
-        wanted = {_REQUIREMENT_NAME.match(raw).group(0).lower() for raw in metadata.requires("genai-prices") or ()
-                  if "extra ==" not in raw}
-    except Exception:  # noqa: BLE001 - not installed, or odd metadata: the load reports it
-        return
-    for name in ("httpx", "httpx2"):
-        if name in wanted and name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                pass
+def _price_data() -> Any:
+    """``genai_prices.data``, without running the package's ``__init__`` on this thread.
+
+    That ``__init__`` imports an HTTP client for genai-prices' price updater (which llm-otel
+    never starts). A module being imported sits half-made in ``sys.modules``, and the OpenAI
+    SDK looks its HTTP clients up there without importing them: loaded in the background,
+    ``openai.OpenAI(...)`` on another thread could find ``httpx2`` without ``Client``. So the
+    package is registered unexecuted, its data and types modules are imported (normally,
+    under the import locks), and its ``__init__`` runs the first time anyone reads an
+    attribute the package has not got yet (``genai_prices.calc_price``, ``from genai_prices
+    import Usage``): on their thread, as their own import would have.
+    """
+    if "genai_prices" not in sys.modules:
+        spec = importlib.util.find_spec("genai_prices")  # a top-level name: nothing is run
+        if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
+            package = importlib.util.module_from_spec(spec)
+            package.__getattr__ = _RunInitOnce(package, spec)  # type: ignore[attr-defined]
+            sys.modules.setdefault("genai_prices", package)  # an import elsewhere may have won
+    return importlib.import_module("genai_prices.data")
+
+
+class _RunInitOnce:
+    """The registered package's module ``__getattr__`` (PEP 562): runs its real ``__init__``."""
+
+    def __init__(self, package: Any, spec: Any) -> None:
+        self.package, self.spec = package, spec
+        self.lock = threading.Lock()
+
+    def __call__(self, name: str) -> Any:
+        namespace = self.package.__dict__
+        with self.lock:
+            if namespace.get("__getattr__") is self:
+                del namespace["__getattr__"]
+                exec(self.spec.loader.get_code(self.spec.name), namespace)  # noqa: S102 - its own code
+        try:
+            return namespace[name]
+        except KeyError:
+            raise AttributeError(f"module {self.spec.name!r} has no attribute {name!r}") from None
 
 
 #: genai-prices' data, loaded in the background from instrument time on; the core finishes a
 #: call that ends before it is there once it is (see llm_otel.core.preload)
-PRICES = Preload("genai-prices", _load_bundled, prepare=_import_http_client)
+PRICES = Preload("genai-prices", _load_bundled)
 
 
 def _bundled() -> List[Any]:
@@ -178,7 +200,7 @@ def _tier_starts(price: Any) -> List[int]:
 
 def _probe(price: Any, starts: List[int], tier: int) -> _Card:
     """Ask genai-prices what each kind of token costs in ``tier``: its cost is linear within a tier."""
-    from genai_prices import Usage
+    from genai_prices.types import Usage
 
     size = starts[tier] if tier < len(starts) else (starts[-1] + 1 if starts else _PER)
 
@@ -297,9 +319,7 @@ def load_prices() -> List[str]:
     if os.environ.get(PRICES_FILE_ENV):
         sources.append(f"{PRICES_FILE_ENV}={os.environ[PRICES_FILE_ENV]}: {len(_file_prices())} models")
     if providers:
-        from genai_prices import __version__
-
-        sources.append(f"genai-prices {__version__} bundled data: {sum(len(p.models) for p in providers)} models "
+        sources.append(f"genai-prices {metadata.version('genai-prices')} bundled data: {sum(len(p.models) for p in providers)} models "
                        f"of {len(providers)} providers")
     else:
         sources.append("genai-prices: not available")
