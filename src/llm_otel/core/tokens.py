@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Na
 
 from llm_otel.core.guard import report
 
-try:
-    import tiktoken
-except ImportError:  # no wheel for this platform: no estimates
-    tiktoken = None
+# tiktoken is imported by the loader thread, with the first encoding it builds (its import
+# costs the app's start-up otherwise); found here without being run
+_HAVE_TIKTOKEN = importlib.util.find_spec("tiktoken") is not None  # no wheel for this platform: no estimates
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -227,7 +226,7 @@ def count_output(enc: "Encoding", messages: List[Dict[str, Any]]) -> int:
 def _schedule(wanted: str) -> None:
     """Queue ``wanted`` for the loader thread, starting the thread if none runs."""
     global _loader_running
-    if tiktoken is None:
+    if not _HAVE_TIKTOKEN:
         _finish(wanted, None)
         return
     with _lock:
@@ -302,6 +301,8 @@ def _build(name: str) -> Optional["Encoding"]:
         if hashlib.sha256(data).hexdigest() != spec.sha256:
             logger.debug("llm_otel: %s does not match the published %s; not used", path, name)
             continue
+        import tiktoken
+
         return tiktoken.Encoding(name=name, pat_str=spec.pattern, mergeable_ranks=_ranks(data),
                                  special_tokens=spec.special_tokens)
     logger.debug("llm_otel: no verified %s on disk; models that use it get no estimate from it", name)
