@@ -184,3 +184,16 @@ def test_step_content_only_on_spans(profile, spans, content_mode, mode):
                "gen_ai.tool.call.result", "gen_ai.retrieval.query.text", "gen_ai.retrieval.documents"}
     assert len(spans()) == 3
     assert not content & {k for s in spans() for k in s.attributes}
+
+
+def test_create_agent_is_a_client_span_with_its_provider(profile, spans):
+    """create_agent (digest §1.2, §5.1): span ``span.gen_ai.create_agent.client``, kind CLIENT,
+    with gen_ai.provider.name Required, the same in v1.41 and v0.1.0 (v0.1.0 drops the
+    provider from *in-process invoke_agent* spans only)."""
+    with get_recorder().start(StepInvocation(name="make", operation="create_agent", agent_name="conv-created",
+                                             provider="openai")):
+        pass
+    span = span_named(spans, "create_agent conv-created")
+    assert span.attributes["gen_ai.operation.name"] == "create_agent"
+    assert span.attributes.get("gen_ai.provider.name") == "openai"
+    assert span.kind is SpanKind.CLIENT
