@@ -197,3 +197,20 @@ def test_create_agent_is_a_client_span_with_its_provider(profile, spans):
     assert span.attributes["gen_ai.operation.name"] == "create_agent"
     assert span.attributes.get("gen_ai.provider.name") == "openai"
     assert span.kind is SpanKind.CLIENT
+
+
+OPENAI_REGISTRY = {"openai.api.type", "openai.request.service_tier", "openai.response.service_tier",
+                   "openai.response.system_fingerprint"}
+
+
+def test_openai_attributes_are_the_registry_s(profile, spans, cassette):
+    """The ``openai.*`` namespace belongs to the conventions' OpenAI registry (digest §2.4: four
+    attributes); a fact of our own is ``llm_otel.*``. Embeddings record the input count as
+    ``openai.request.input_count``, a name the registry does not define."""
+    with paced_server(reply=with_usage(USAGE)) as served:
+        served.client().chat.completions.create(model="conv-registry", messages=HELLO, service_tier="flex")
+    cassette("test_embeddings/test_embeddings").openai_client().embeddings.create(
+        model="conv-registry-embed", input=["one", "two"])
+    used = {k for s in spans() for k in s.attributes if k.startswith("openai.")}
+    assert {"openai.api.type", "openai.request.service_tier", "openai.response.service_tier"} <= used
+    assert used <= OPENAI_REGISTRY
