@@ -147,3 +147,18 @@ def test_evaluation_result_of_an_open_trace(spans, logs):
     [record] = logs(EVALUATION)
     _linked(record, span_named(spans, "conv-open-root"))
     assert dict(record.attributes) == {"gen_ai.evaluation.name": "grounded", "gen_ai.evaluation.score.value": 1.0}
+
+
+def test_evaluation_result_of_a_span_in_an_open_trace(spans, logs):
+    """An evaluation SHOULD be parented to the GenAI operation span being evaluated (digest §7.2).
+    Given that span while the trace's @track root is still open, record_feedback parents the
+    event to the root instead (after the root ended, the same call parents it to the span:
+    test_evaluation_result_of_a_finished_trace)."""
+    with paced_server() as served:
+        @llm_otel.track(name="conv-open-root-2")
+        def answer():
+            served.client().chat.completions.create(model="conv-open-evaluated-2", messages=MESSAGES)
+            llm_otel.record_feedback(span_named(spans, "chat conv-open-evaluated-2"), "tone", "friendly")
+        answer()
+    [record] = logs(EVALUATION)
+    _linked(record, span_named(spans, "chat conv-open-evaluated-2"))
