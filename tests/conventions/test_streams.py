@@ -4,6 +4,7 @@ gen_ai.response.time_to_first_chunk equal to the histogram's value (digest §8.1
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from conv_support import DURATION_BUCKETS, V010, V141, paced_server, span_named
@@ -81,3 +82,29 @@ def test_stream_usage_chunk_is_the_usage(profile, spans, metrics):
         sums = {kind: recorded[f"gen_ai.client.inference.operation.{kind}_tokens"].points[0].sum
                 for kind in ("input", "output")}
     assert sums == {"input": usage["prompt_tokens"], "output": usage["completion_tokens"]}
+
+
+def _broken_chunks(body):
+    """Two chunks, then the API's error event (the SDK raises APIError while iterating)."""
+    head = list(standin_server.chat_chunks(body))[:2]
+    return head + [{"error": {"message": "The server is overloaded", "type": "server_error"}}]
+
+
+@pytest.mark.parametrize("profile", [V141, V010], indirect=True)
+def test_chunk_metrics_of_a_failed_stream_carry_no_error_type(profile, spans, metrics):
+    """error.type is an attribute of the duration only: the chunk timings have the common GenAI
+    metric attributes and no error.type in v1.41 (digest §8.1: "Extra attributes: none") as in
+    v0.1.0 (§8.2: "same minus error.type"). The v0.1.0 path strips it; the v1.41 one does not."""
+    model = f"conv-broken-stream-{profile}"
+    with paced_server(chunks=_broken_chunks) as served:
+        with pytest.raises(openai.APIError):
+            for _ in served.client().chat.completions.create(model=model, messages=HELLO, stream=True):
+                pass
+    assert span_named(spans, "chat " + model).attributes["error.type"] == "APIError"
+    recorded = metrics.read(model)
+    first_name, per_name = CHUNK_METRICS[profile]
+    duration = {V141: "gen_ai.client.operation.duration", V010: "gen_ai.client.inference.duration"}[profile]
+    assert recorded[duration].points[0].attributes["error.type"] == "APIError"
+    for name in (first_name, per_name):
+        [point] = recorded[name].points
+        assert "error.type" not in point.attributes, name
