@@ -19,9 +19,6 @@ def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
     if isinstance(fmt, str) and not _sdk_default_format(options):
         inv.encoding_formats = [fmt]
     inv.embedding_dimensions = integer(get(body, "dimensions"))
-    texts = _texts(get(body, "input"))
-    if texts is not None:
-        inv.provider_extras["request.input_count"] = len(texts)
     inv.set_input(body, input_content)
     return inv
 

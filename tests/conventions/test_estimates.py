@@ -29,6 +29,14 @@ def _token_points(recorded, profile):
             for kind in ("input", "output")}
 
 
+def _token_metric_points(recorded, profile):
+    """Every point of the profile's token metrics (histograms and v0.1.0's usage counters)."""
+    names = ["gen_ai.client.token.usage"] if profile == V141 else [
+        "gen_ai.client.inference.operation.input_tokens", "gen_ai.client.inference.operation.output_tokens",
+        "gen_ai.client.inference.usage.input_tokens", "gen_ai.client.inference.usage.output_tokens"]
+    return [p for name in names if name in recorded for p in recorded[name].points]
+
+
 @pytest.mark.parametrize("profile", [V141, V010], indirect=True)
 def test_estimates(profile, estimate_mode, spans, metrics):
     model = f"conv-estimate-{profile}-{estimate_mode}"
@@ -46,6 +54,8 @@ def test_estimates(profile, estimate_mode, spans, metrics):
         assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
         assert _token_points(recorded, profile) == {"input": a["gen_ai.usage.input_tokens"],
                                                     "output": a["gen_ai.usage.output_tokens"]}
+        points = _token_metric_points(recorded, profile)  # the metrics say so too (design promise 11)
+        assert points and all(p.attributes.get("llm_otel.usage.estimated") is True for p in points)
 
 
 def test_no_estimates_when_off(spans, metrics, monkeypatch):

@@ -199,7 +199,7 @@ def test_embeddings(cassette, spans, metric_reader):
     assert a["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
     assert "gen_ai.usage.output_tokens" not in a
     assert "gen_ai.request.encoding_formats" not in a  # the user did not choose one
-    assert a["openai.request.input_count"] == 1
+    assert "openai.request.input_count" not in a  # not a name of the OpenAI registry
     assert metric_reader.total("gen_ai.client.token.usage", gen_ai__token__type="input") == result.usage.prompt_tokens
 
 

@@ -10,7 +10,8 @@ token histograms, usage counters by ``gen_ai.token.modality``) and
 v0.1.0 defines. Buckets follow the conventions' advice throughout.
 
 Locally estimated tokens are usage for no metric unless the user opted in
-(``LLM_OTEL_ESTIMATED_USAGE=report``), as the conventions ask.
+(``LLM_OTEL_ESTIMATED_USAGE=report``), as the conventions ask; then their points carry
+``llm_otel.usage.estimated=true``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _USAGE_COUNTERS = (("input_tokens", "input_tokens"), ("output_tokens", "output_t
                    ("cache_read.input_tokens", "cache_read_input_tokens"),
                    ("cache_write.input_tokens", "cache_creation_input_tokens"),
                    ("reasoning.output_tokens", "reasoning_output_tokens"))
+
+
+_MEASURED: Dict[str, Any] = {}
+_ESTIMATED: Dict[str, Any] = {sc.USAGE_ESTIMATED: True}  # a locally counted token count, where one is recorded
+_CHUNK_ATTRIBUTES = frozenset((sc.OPERATION_NAME, sc.PROVIDER_NAME, sc.REQUEST_MODEL, sc.RESPONSE_MODEL,
+                               sc.SERVER_ADDRESS, sc.SERVER_PORT))
 
 
 class Instruments:
@@ -90,41 +97,52 @@ class Instruments:
     def record_llm(self, op: Any, attrs: Dict[str, Any], seconds: float, settings: Any) -> None:
         inv: LLMInvocation = op.record
         input_tokens, output_tokens = inv.input_tokens, inv.output_tokens
-        if settings.report_estimates:
-            input_tokens = input_tokens if input_tokens is not None else inv.estimated_input_tokens
-            output_tokens = output_tokens if output_tokens is not None else inv.estimated_output_tokens
+        input_marks = output_marks = _MEASURED
+        if settings.report_estimates:  # the user opted in: estimates count, marked as such
+            if input_tokens is None and inv.estimated_input_tokens is not None:
+                input_tokens, input_marks = inv.estimated_input_tokens, _ESTIMATED
+            if output_tokens is None and inv.estimated_output_tokens is not None:
+                output_tokens, output_marks = inv.estimated_output_tokens, _ESTIMATED
         if settings.latest_semconv and inv.operation != "fetch_response":
-            self._record_latest(op, attrs, seconds, input_tokens, output_tokens)
+            self._record_latest(op, attrs, seconds, input_tokens, output_tokens, input_marks, output_marks)
             return
         self.duration.record(seconds, attrs)
         if inv.operation == "fetch_response":
             return  # no usage for a fetched response
         if input_tokens is not None:
-            self.token_usage.record(input_tokens, {**attrs, sc.TOKEN_TYPE: "input"})
+            self.token_usage.record(input_tokens, {**attrs, sc.TOKEN_TYPE: "input", **input_marks})
         if output_tokens is not None:
-            self.token_usage.record(output_tokens, {**attrs, sc.TOKEN_TYPE: "output"})
-        self._chunks(op, attrs, self.first_chunk, self.per_chunk)
+            self.token_usage.record(output_tokens, {**attrs, sc.TOKEN_TYPE: "output", **output_marks})
+        if op.chunk_perfs:  # v1.41: the common attributes only (no error.type, no openai.*)
+            self._chunks(op, {k: v for k, v in attrs.items() if k in _CHUNK_ATTRIBUTES}, self.first_chunk,
+                         self.per_chunk)
 
     def _record_latest(self, op: Any, attrs: Dict[str, Any], seconds: float, input_tokens: Optional[int],
-                       output_tokens: Optional[int]) -> None:
+                       output_tokens: Optional[int], input_marks: Dict[str, Any],
+                       output_marks: Dict[str, Any]) -> None:
         inv: LLMInvocation = op.record
         latest = self.latest()
         if inv.operation == "embeddings":
             latest["embeddings_duration"].record(seconds, attrs)
             if input_tokens is not None:
-                latest["embeddings_input_tokens"].record(input_tokens, attrs)
+                latest["embeddings_input_tokens"].record(input_tokens, {**attrs, **input_marks})
             return
         latest["duration"].record(seconds, attrs)
         # every inference records its token counts, 0 without usage (v0.1.0)
-        latest["input_tokens"].record(input_tokens or 0, attrs)
-        latest["output_tokens"].record(output_tokens or 0, attrs)
+        latest["input_tokens"].record(input_tokens or 0, {**attrs, **input_marks})
+        latest["output_tokens"].record(output_tokens or 0, {**attrs, **output_marks})
         counted = {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE}
         counted[sc.LATEST_TOKEN_MODALITY] = "unknown"  # the providers report no split by modality here
         for name, field in _USAGE_COUNTERS:
-            value = input_tokens if field == "input_tokens" else output_tokens if field == "output_tokens" \
-                else getattr(inv, field)
+            marks = _MEASURED
+            if field == "input_tokens":
+                value, marks = input_tokens, input_marks
+            elif field == "output_tokens":
+                value, marks = output_tokens, output_marks
+            else:
+                value = getattr(inv, field)
             if value is not None or field in ("input_tokens", "output_tokens"):
-                latest["usage." + name].add(value or 0, counted)
+                latest["usage." + name].add(value or 0, {**counted, **marks} if marks else counted)
         chunk_attrs = {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE}
         self._chunks(op, chunk_attrs, latest["first_chunk"], latest["per_chunk"])
 

@@ -353,7 +353,8 @@ def step_end(step: StepInvocation, settings: Any) -> Dict[str, Any]:
     attrs = user_data(step, limit)
     if step.operation in _AGENTS or step.operation == "invoke_workflow":
         # v1.41 requires the provider on agent spans; v0.1.0 drops it from in-process ones
-        if not settings.latest_semconv:
+        # (invoke_agent, invoke_workflow), not from create_agent, a call to the provider
+        if not settings.latest_semconv or step.operation == "create_agent":
             _put(attrs, sc.PROVIDER_NAME, step.provider)
         _put(attrs, sc.REQUEST_MODEL, step.request_model)
         _put(attrs, sc.USAGE_INPUT_TOKENS, step.input_tokens)

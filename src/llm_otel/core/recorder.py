@@ -174,8 +174,9 @@ class Recorder:
                 _inherit(record, parent_op)
                 if not _step_content_recorded(record, settings):
                     record.inputs = record.query = record.input_messages = None
-                kind = SpanKind.CLIENT if record.operation == "retrieval" and not settings.latest_semconv \
-                    else SpanKind.INTERNAL  # v1.41: a retrieval is a client span
+                # a call to a service: creating an agent (both profiles), a retrieval (v1.41)
+                kind = SpanKind.CLIENT if record.operation == "create_agent" or (
+                    record.operation == "retrieval" and not settings.latest_semconv) else SpanKind.INTERNAL
                 name = mapping.step_span_name(record)
                 span = self.tracer.start_span(
                     mapping.span_name(name, settings.content_max_length),

@@ -262,8 +262,8 @@ def record_feedback(trace_id_or_span_context: TraceRef, name: str, value: Union[
         return
     scores = {key: score}
     root = state.trace_root(trace_id)
-    if root is not None:
-        _evaluations(root.op.span.get_span_context(), scores)
+    if root is not None:  # the evaluation record goes to the span evaluated, the score to the open root
+        _evaluations(parent if parent is not None else root.op.span.get_span_context(), scores)
         _apply(root.op.record, [], None, scores)
         return
     if parent is None:
