@@ -372,6 +372,9 @@ class OTelCallbackHandler(BaseCallbackHandler):
         if op is not None and isinstance(op.record, ToolInvocation):
             try:
                 op.record.result = extract.tool_output(output)
+                if op.record.call_id is None:  # langchain-core 0.3 names it only on the ToolMessage
+                    returned = getattr(output, "tool_call_id", None)
+                    op.record.call_id = returned if isinstance(returned, str) and returned else None
             except Exception as exc:  # noqa: BLE001
                 report("langchain.tool_output", exc)
             op.end()

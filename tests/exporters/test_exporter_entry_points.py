@@ -7,8 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
+
+# what opentelemetry-instrument reads entry points with (group= on Python 3.9 too)
+from opentelemetry.util._importlib_metadata import entry_points
 
 from llm_otel.exporters import ConsoleTreeExporter, JsonlFileExporter, read_spans
 

@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
-from lc_support import DURATION, named, one, parent_of, scripted
+from lc_support import DURATION, named, needs_create_agent, needs_langgraph, one, parent_of, scripted
 from opentelemetry import trace
 
 from llm_otel import config
@@ -169,6 +169,7 @@ def _react_agent(*replies, **kwargs):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@needs_langgraph
 def test_react_agent_conversation_is_one_conversation_id_on_every_span(spans, capture_content):
     agent = _react_agent(_ask("SF", "call_1"), AIMessage(content="Sunny in SF."),
                          _ask("Oslo", "call_2"), AIMessage(content="Sunny in Oslo."))
@@ -195,6 +196,7 @@ def test_react_agent_conversation_is_one_conversation_id_on_every_span(spans, ca
     assert [t.name for t in first if t.name.startswith("execute_tool")] == ["execute_tool get_weather"]
 
 
+@needs_create_agent
 def test_create_agent_is_an_agent(spans, capture_content):
     from langchain.agents import create_agent
 
@@ -222,6 +224,7 @@ def _plain_graph():
     return graph.compile(name="math_flow")
 
 
+@needs_langgraph
 def test_plain_graph_is_a_workflow_with_messages(spans, capture_content, metric_reader):
     _plain_graph().invoke({"messages": [("user", "5 + 5?")]})
     got = spans()
@@ -236,6 +239,7 @@ def test_plain_graph_is_a_workflow_with_messages(spans, capture_content, metric_
     assert metric_reader.count(AGENT_DURATION, gen_ai__operation__name="invoke_workflow") == 1
 
 
+@needs_langgraph
 def test_plain_graph_workflow_under_the_latest_conventions(spans, latest_semconv):
     _plain_graph().invoke({"messages": [("user", "5 + 5?")]})
     flow = one(spans(), "invoke_workflow math_flow")

@@ -16,7 +16,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import AzureChatOpenAI, ChatOpenAI
-from lc_support import DURATION, TOKENS, parent_of
+from lc_support import DURATION, TOKENS, needs_langgraph, parent_of
 from opentelemetry import trace
 from support.cassettes import Cassette, serve
 from support.estimates import estimated_tokens
@@ -75,6 +75,7 @@ def test_stream_is_one_span_with_the_sdk_response_id(spans, metric_reader, lc_re
     assert metric_reader.total(TOKENS, gen_ai__token__type="output") == (output if estimate_mode == "report" else 0)
 
 
+@needs_langgraph
 async def test_async_langgraph_is_one_span(spans, metric_reader, lc_recordings):
     from langgraph.graph import END, START, MessagesState, StateGraph
 
