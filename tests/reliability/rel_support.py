@@ -1,8 +1,11 @@
-"""Helpers for the reliability tests: the fake API key, scripted transports, open-span tracking."""
+"""Helpers for the reliability tests: the fake API key, scripted transports, open-span tracking,
+forks while a lock is held."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import httpx
 import openai
@@ -150,3 +153,40 @@ class OtlpBackend:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+CHILD_TIMEOUT_S = 10.0
+
+
+def held_by_a_thread(lock) -> threading.Event:
+    """Hold ``lock`` in another thread until the returned event is set."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            holding.set()
+            release.wait(30)
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert holding.wait(5)
+    return release
+
+
+def fork_and_run(child) -> int:
+    """Fork; the child runs ``child()`` and exits 0 (1 on an exception); -1 when it hangs."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            child()
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -1

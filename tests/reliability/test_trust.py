@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,45 +20,9 @@ from opentelemetry.trace import StatusCode
 import llm_otel
 from llm_otel import config
 from llm_otel.core import LLMInvocation, StepInvocation, get_recorder
-
-CHILD_TIMEOUT_S = 10.0
-
+from rel_support import fork_and_run, held_by_a_thread
 
 # ---- fork: every lock of ours, held by another thread at the fork ------------------------
-
-
-def _held_by_a_thread(lock) -> threading.Event:
-    """Hold ``lock`` in another thread until the returned event is set."""
-    release, holding = threading.Event(), threading.Event()
-
-    def hold():
-        with lock:
-            holding.set()
-            release.wait(30)
-
-    threading.Thread(target=hold, daemon=True).start()
-    assert holding.wait(5)
-    return release
-
-
-def _fork_and_run(child) -> int:
-    """Fork; the child runs ``child()`` and exits 0 (1 on an exception); -1 when it hangs."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            child()
-            os._exit(0)
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
-        time.sleep(0.01)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return -1
 
 
 def _tracked_call():
@@ -93,9 +56,9 @@ def _locks():
 @pytest.mark.parametrize("index", range(6), ids=["tracking", "instrument", "deferred", "agents", "prices", "usage"])
 def test_a_child_forked_while_another_thread_holds_our_lock_works(index, spans):
     name, lock, child = _locks()[index]
-    release = _held_by_a_thread(lock)
+    release = held_by_a_thread(lock)
     try:
-        code = _fork_and_run(child)
+        code = fork_and_run(child)
     finally:
         release.set()
     assert code == 0, f"the child {'hung' if code == -1 else 'failed'} on the {name} lock"
