@@ -30,6 +30,9 @@ from packaging.specifiers import SpecifierSet
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = ROOT / ".venv-matrix"
 TESTS = ["tests/core", "tests/openai"]
+# at the floors, every instrumentor's and feature's tests (the end-to-end ones need Phoenix's
+# own environment and the benchmarks' peers are the newest: both run in the main suite)
+FLOOR_TESTS = ["tests", "--ignore=tests/e2e", "--ignore=tests/benchmarks"]
 MIDDLE_OPENAI = "1.60.0"
 MINORS = range(9, 16)
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # CI's machine has 2 cores  # CPython 3.9 ... 3.15, as far as requires-python admits them
@@ -62,9 +65,9 @@ def find_python(minor: int) -> Optional[str]:
 
 
 def run_tests(name: str, python: str, target: str, constraints: Optional[Path] = None,
-              extra: Tuple[str, ...] = ()) -> Tuple[str, int, int]:
+              extra: Tuple[str, ...] = (), tests: Tuple[str, ...] = tuple(TESTS)) -> Tuple[str, int, int]:
     """Make .venv-matrix/<name> with ``python``, install ``target`` (the project with extras)
-    and ``extra``, run the core and OpenAI tests."""
+    and ``extra``, run ``tests``."""
     started = time.perf_counter()
     env_dir = ENVS / name
     shutil.rmtree(env_dir, ignore_errors=True)
@@ -82,7 +85,7 @@ def run_tests(name: str, python: str, target: str, constraints: Optional[Path] =
     versions = subprocess.run([env_python, "-c", "import sys, openai, opentelemetry.sdk.version as s; "
                                "print(sys.version.split()[0], openai.__version__, s.__version__)"],
                               capture_output=True, text=True).stdout.split()
-    proc = subprocess.run([env_python, "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+    proc = subprocess.run([env_python, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"], cwd=ROOT,
                           capture_output=True, text=True)
     closing = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     counts = {kind.rstrip("s"): int(n) for n, kind in _SUMMARY.findall(closing)}
@@ -112,17 +115,16 @@ def main() -> int:
         if python is None:
             print(f"[3.{minor}] not on this machine: not tested", flush=True)
             continue
-        runs.append((f"3.{minor}", python, ".[openai,test]", None, ()))
+        runs.append((f"3.{minor}", python, ".[openai,test]", None, (), tuple(TESTS)))
     if runs:
         lowest = runs[0][1]
-        runs.append(("floor", lowest, ".[dev]", floors, ()))
+        runs.insert(0, ("floor", lowest, ".[dev]", floors, (), tuple(FLOOR_TESTS)))  # the longest: first
         # [datalib]: this release decodes embeddings with numpy, which it does not require
         runs.append((f"openai-{MIDDLE_OPENAI}", lowest, ".[openai,test]", None,
-                     (f"openai[datalib]=={MIDDLE_OPENAI}",)))
+                     (f"openai[datalib]=={MIDDLE_OPENAI}",), tuple(TESTS)))
     total_passed = total_failed = 0
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each run is one pytest process
-        results = [pool.submit(run_tests, name, python, target, constraints, extra)
-                   for name, python, target, constraints, extra in runs]
+        results = [pool.submit(run_tests, *run) for run in runs]
         for (name, *_), result in zip(runs, results):
             detail, passed, failed = result.result()
             total_passed, total_failed = total_passed + passed, total_failed + failed

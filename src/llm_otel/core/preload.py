@@ -12,8 +12,9 @@ its attributes. So a load imports nothing such code looks for (see ``usage.prici
 
 A fork while another thread imports leaves the child a module lock held by a thread it does
 not have: the child would hang on its first import of that module. So a fork waits (a
-bounded while) for a load in progress to finish, and the child forgets what was waiting in
-the parent.
+bounded while) for a load in progress to finish. When it did not finish (a slow disk), the
+child releases what the loader thread was importing (its module locks and half-made modules,
+nothing of any other thread) and loads again; and it forgets what was waiting in the parent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import os
+import sys
 import threading
 import weakref
 from typing import Any, Callable, List
@@ -44,6 +46,7 @@ class Preload:
         self._started = False
         self._waiting: List[Callable[[], None]] = []
         self._exit_hooked = False
+        self._loader = None  # the loading thread's ident
         _preloads.add(self)
 
     def ready(self) -> bool:
@@ -63,6 +66,13 @@ class Preload:
             report(f"preload {self.name}", exc)
             self._finish()
 
+    def load_here(self) -> None:
+        """Load on this thread, now (a direct caller that cannot do without the data)."""
+        try:
+            self._load()
+        except Exception as exc:  # noqa: BLE001
+            report(f"preload {self.name}", exc)
+
     def when_ready(self, callback: Callable[[], None]) -> None:
         """``callback()`` once loaded: now, on this thread, if it is; else on the loader's."""
         with self._lock:
@@ -78,6 +88,7 @@ class Preload:
         self.start()
 
     def _run(self) -> None:
+        self._loader = _thread.get_ident()
         try:
             self._load()
         except Exception as exc:  # noqa: BLE001
@@ -101,8 +112,43 @@ class Preload:
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._waiting = []  # the parent answers its own
-        if not self._done.is_set():
+        if self._done.is_set():
+            return
+        if self._loader is None or _forget_imports_of(self._loader):
+            self._started = False  # loads again when next wanted
+        else:  # an import the child cannot release: no data here rather than a hang
+            report(f"preload {self.name}", RuntimeError("forked while loading; not loaded in this process"))
+            self._load = _nothing
             self._started = False
+
+
+def _nothing() -> None:
+    return None
+
+
+def _forget_imports_of(ident: int) -> bool:
+    """In a forked child: drop the module locks that thread ``ident`` (absent here) held, and the
+    modules it left half-made, so the child's own import of them runs afresh instead of waiting
+    forever. Only that thread's imports are touched. False if this Python's import machinery is
+    not the one this knows (CPython 3.9-3.13: ``_bootstrap._module_locks``, ``_ModuleLock.owner``)."""
+    bootstrap = sys.modules.get("_frozen_importlib")
+    locks = getattr(bootstrap, "_module_locks", None)
+    if not isinstance(locks, dict):
+        return False
+    for name, ref in list(locks.items()):
+        lock = ref() if callable(ref) else None
+        if lock is None or not hasattr(lock, "owner"):
+            continue
+        if lock.owner != ident:
+            continue
+        locks.pop(name, None)
+        module = sys.modules.get(name)
+        if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+            del sys.modules[name]
+    blocking = getattr(bootstrap, "_blocking_on", None)
+    if blocking is not None and hasattr(blocking, "pop"):
+        blocking.pop(ident, None)
+    return True
 
 
 def _call(callback: Callable[[], None], name: str) -> None:

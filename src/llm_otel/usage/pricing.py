@@ -187,7 +187,7 @@ def _bundled() -> List[Any]:
     """genai-prices' bundled providers (its module data, never a snapshot its updater fetched).
     A direct caller (``cost_usd``, ``doctor``) loads them if they are not there yet."""
     if _providers is None:
-        _load_bundled()
+        PRICES.load_here()
     return _providers or []
 
 
