@@ -146,3 +146,25 @@ def test_spans_carry_the_openinference_kind_phoenix_groups_by(spans):
         rec.start(record).end()
     assert [s.attributes["openinference.span.kind"] for s in spans()] == [
         "EMBEDDING", "LLM", "TOOL", "RETRIEVER", "AGENT", "CHAIN"]
+
+
+def test_an_impossible_token_count_is_recorded_nowhere(spans, metric_reader, caplog):
+    """A malformed response's usage (negative, fractional, a string) is no count: not on the
+    span, not in the token metric (whose SDK would warn and drop it), not in usage()."""
+    import llm_otel
+
+    with llm_otel.usage() as u:
+        for bad in (-3, 2.5, "12", True):
+            inv = LLMInvocation(request_model="gpt-4o-mini")
+            op = get_recorder().start(inv)
+            inv.input_tokens, inv.output_tokens, inv.cache_read_input_tokens = bad, 7, -1
+            op.end()
+    assert len(spans()) == 4
+    for span in spans():
+        assert "gen_ai.usage.input_tokens" not in span.attributes
+        assert "gen_ai.usage.cache_read.input_tokens" not in span.attributes
+        assert span.attributes["gen_ai.usage.output_tokens"] == 7
+    assert metric_reader.count("gen_ai.client.token.usage", gen_ai__token__type="input") == 0
+    assert metric_reader.total("gen_ai.client.token.usage", gen_ai__token__type="output") == 28
+    assert (u.input_tokens, u.output_tokens, u.cached_input_tokens) == (0, 28, 0)
+    assert not [r for r in caplog.records if "non-negative" in r.getMessage()]

@@ -239,6 +239,7 @@ class Recorder:
         span = op.span
         if error is not None and span is not None:
             _record_exception(span, error)
+        _drop_impossible_counts(inv)
         _sum_contributions(op)
         settings = config.settings()
         counted = not inv.counted_elsewhere and inv.operation != "fetch_response"
@@ -437,6 +438,7 @@ class Recorder:
         self._count_foreign(inv, seconds, metrics)
 
     def _count_foreign(self, inv: LLMInvocation, seconds: float, metrics: bool) -> None:
+        _drop_impossible_counts(inv)
         _run_hooks(_end_hooks, inv)
         if metrics:
             done = Operation(self, inv, None)
@@ -623,6 +625,21 @@ def _convert_step(step: StepInvocation) -> None:
         convert(step)
     except Exception as exc:  # noqa: BLE001 - the step still ends, with its raw content
         report(f"messages of {step.name}", exc)
+
+
+_COUNT_FIELDS = _USAGE_FIELDS + ("audio_input_tokens", "audio_output_tokens")
+
+
+def _drop_impossible_counts(inv: LLMInvocation) -> None:
+    """A token count that is not a whole number >= 0 (a malformed response, a proxy's bug) is
+    no count: recorded nowhere, summed nowhere (the metric SDK would reject it with a warning)."""
+    for name in _COUNT_FIELDS:
+        value = getattr(inv, name)
+        if value is not None and (type(value) is not int or value < 0):
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(inv, name, int(value))  # an int subclass: its plain value
+            else:
+                setattr(inv, name, None)
 
 
 def _sum_contributions(op: Operation) -> None:
