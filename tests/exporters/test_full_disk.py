@@ -4,6 +4,7 @@ fine-tuning file lose only the lines the full disk cut, never a good line after 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from opentelemetry import trace
@@ -46,12 +47,18 @@ def _export_across_a_full_disk(exporter, finished, disk, path):
     return results
 
 
-def test_jsonl_file_keeps_every_line_written_before_and_after_a_full_disk(spans, small_disk):
+def test_jsonl_file_keeps_every_line_written_before_and_after_a_full_disk(spans, small_disk, caplog):
     finished = _spans(spans, 30)
     path = small_disk.root / "traces.jsonl"
     exporter = JsonlFileExporter(path)
-    results = _export_across_a_full_disk(exporter, finished, small_disk, path)
+    with caplog.at_level(logging.DEBUG, logger="llm_otel"):
+        results = _export_across_a_full_disk(exporter, finished, small_disk, path)
     exporter.shutdown()
+    # said once, in one line (no traceback: a full disk is not a bug), and said when it is over
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [f"llm_otel: {path} not written (No space left on device): 1 span(s) lost; "
+                        "lines already written are kept", f"llm_otel: writing {path} again"]
+    assert not any(r.exc_info for r in caplog.records)
 
     succeeded = [s.name for s, r in zip(finished, results) if r is SpanExportResult.SUCCESS]
     assert results[:10] == [SpanExportResult.SUCCESS] * 10 and results[20:] == [SpanExportResult.SUCCESS] * 10

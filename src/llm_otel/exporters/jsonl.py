@@ -105,6 +105,7 @@ class JsonlFileExporter(SpanExporter):
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
         self._closed = False
+        self._failing: Optional[str] = None  # the write error last warned about
         reset_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
@@ -186,7 +187,17 @@ class JsonlFileExporter(SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         try:
             self.write_records([from_readable(s) for s in spans])
+            if self._failing is not None:
+                self._failing = None
+                logger.warning("llm_otel: writing %s again", self.path)
             return SpanExportResult.SUCCESS
+        except OSError as exc:  # a full disk, a lost mount: the file's problem, not a bug of ours
+            said = f"{exc.strerror or exc}"
+            log = logger.debug if said == self._failing else logger.warning
+            self._failing = said
+            log("llm_otel: %s not written (%s): %d span(s) lost; lines already written are kept",
+                self.path, said, len(spans))
+            return SpanExportResult.FAILURE
         except Exception as exc:  # noqa: BLE001 - an exporter must not raise into the SDK
             report("JsonlFileExporter.export", exc)
             return SpanExportResult.FAILURE
