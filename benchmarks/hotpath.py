@@ -78,7 +78,7 @@ def callpath(case: str, work: bench.Workloads) -> Dict[str, Any]:
     return {"kind": "callpath", "case": case, "files": len(files), "functions": len(calls),
             "calls": sum(calls.values()), "file_list": files,
             "top": sorted(((f"{short(f)}:{name}", n) for (f, name, _), n in calls.items()),
-                          key=lambda item: -item[1])[:12]}
+                          key=lambda item: -item[1])[:int(os.environ.get("CALLPATH_TOP", "12"))]}
 
 
 def callpath_at(ref: str, cases: str) -> int:
