@@ -16,16 +16,16 @@ OPERATION = "chat"
 
 def start(client: Any, body: Dict[str, Any], options: Any) -> LLMInvocation:
     inv = new_invocation(OPERATION, client, body)
-    max_tokens = get(body, "max_completion_tokens")
+    max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
-        max_tokens = get(body, "max_tokens")
+        max_tokens = body.get("max_tokens")
     inv.max_tokens = integer(max_tokens)
-    inv.stop_sequences = stop_sequences(get(body, "stop"))
-    inv.choice_count = integer(get(body, "n"))
-    inv.output_type = output_type(get(body, "response_format"))
-    inv.reasoning_level = text(get(body, "reasoning_effort"))
+    inv.stop_sequences = stop_sequences(body.get("stop"))
+    inv.choice_count = integer(body.get("n"))
+    inv.output_type = output_type(body.get("response_format"))
+    inv.reasoning_level = text(body.get("reasoning_effort"))
     inv.provider_extras["api.type"] = "chat_completions"
-    inv.usage_expected = not inv.stream or bool(get(get(body, "stream_options"), "include_usage"))
+    inv.usage_expected = not inv.stream or bool(get(body.get("stream_options"), "include_usage"))
     inv.set_input(body, input_content)
     return inv
 

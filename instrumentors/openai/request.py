@@ -28,6 +28,7 @@ from openai import AsyncStream, Stream
 from llm_otel.core import register_secret, report
 
 from .streams import TracedAsyncStream, TracedStream, Tracker, watch_close
+from .utils import SENTINELS
 
 try:
     from openai._legacy_response import LegacyAPIResponse
@@ -88,7 +89,11 @@ def _body(options: Any) -> Optional[Dict[str, Any]]:
     if not isinstance(body, dict):
         return None
     extra = getattr(options, "extra_json", None)  # extra_body=...: sent as part of the body
-    return {**body, **extra} if isinstance(extra, dict) and extra else body
+    if isinstance(extra, dict) and extra:
+        body = {**body, **extra}
+    # what was given: None and the SDK's NOT_GIVEN / omit read as absent, so the endpoints
+    # read a top-level field with ``body.get(name)`` (a copy: what is sent stays as it is)
+    return {key: value for key, value in body.items() if value is not None and not isinstance(value, SENTINELS)}
 
 
 def _options(args: Any, kwargs: Dict[str, Any]) -> Any:

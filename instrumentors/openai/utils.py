@@ -21,7 +21,7 @@ def _sentinel_types() -> Tuple[type, ...]:
     return tuple(types)
 
 
-_SENTINELS = _sentinel_types()
+SENTINELS = _sentinel_types()
 
 
 def _PYDANTIC_MODEL(cls: type) -> bool:  # noqa: N802 - reads as the test it is
@@ -47,7 +47,7 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
                 value = getattr(obj, key, default) if hasattr(type(obj), key) else default
         else:
             value = getattr(obj, key, default)
-    return default if value is None or isinstance(value, _SENTINELS) else value
+    return default if value is None or isinstance(value, SENTINELS) else value
 
 
 def number(value: Any) -> Optional[float]:
@@ -121,18 +121,19 @@ def provider_of(client: Any) -> str:
 
 
 def new_invocation(operation: str, client: Any, body: Dict[str, Any]) -> LLMInvocation:
-    """An invocation with the request model, server and the sampling parameters all endpoints share."""
+    """An invocation with the request model, server and the sampling parameters all endpoints
+    share. ``body`` holds only what was given (no None, no NOT_GIVEN: see request._body)."""
     inv = LLMInvocation(operation=operation, provider=provider_of(client))
-    inv.request_model = text(get(body, "model"))
+    inv.request_model = text(body.get("model"))
     inv.server_address, inv.server_port = server_of(client)
-    inv.temperature = number(get(body, "temperature"))
-    inv.top_p = number(get(body, "top_p"))
-    inv.seed = integer(get(body, "seed"))
-    inv.frequency_penalty = number(get(body, "frequency_penalty"))
-    inv.presence_penalty = number(get(body, "presence_penalty"))
-    inv.top_k = integer(get(body, "top_k"))  # OpenAI has none; compatible servers may take it
-    inv.stream = get(body, "stream") is True
-    tier = get(body, "service_tier")
+    inv.temperature = number(body.get("temperature"))
+    inv.top_p = number(body.get("top_p"))
+    inv.seed = integer(body.get("seed"))
+    inv.frequency_penalty = number(body.get("frequency_penalty"))
+    inv.presence_penalty = number(body.get("presence_penalty"))
+    inv.top_k = integer(body.get("top_k"))  # OpenAI has none; compatible servers may take it
+    inv.stream = body.get("stream") is True
+    tier = body.get("service_tier")
     if isinstance(tier, str) and tier != "auto":  # "auto" is the default: no choice was made
         inv.provider_extras["request.service_tier"] = tier
     return inv
@@ -195,7 +196,7 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if v is not None and not isinstance(v, _SENTINELS)}
+        return {k: plain(v) for k, v in value.items() if v is not None and not isinstance(v, SENTINELS)}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     to_dict = getattr(value, "to_dict", None)  # openai.BaseModel

@@ -10,7 +10,7 @@ import logging
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Pattern, Tuple
 
 logger = logging.getLogger("llm_otel")
@@ -59,25 +59,20 @@ class Settings:
                 taken = what
         return None if taken == "none" else taken
 
-    @property
-    def estimates(self) -> bool:
-        return self.estimated_usage != "off"
+    # derived from the two modes above once, not on every read: the hot path asks each call
+    estimates: bool = field(init=False)
+    report_estimates: bool = field(init=False)
+    capture_content: bool = field(init=False)
+    content_on_span: bool = field(init=False)
+    content_in_event: bool = field(init=False)
 
-    @property
-    def report_estimates(self) -> bool:
-        return self.estimated_usage == "report"
-
-    @property
-    def capture_content(self) -> bool:
-        return self.content_mode != "NO_CONTENT"
-
-    @property
-    def content_on_span(self) -> bool:
-        return self.content_mode in ("SPAN_ONLY", "SPAN_AND_EVENT")
-
-    @property
-    def content_in_event(self) -> bool:
-        return self.content_mode in ("EVENT_ONLY", "SPAN_AND_EVENT")
+    def __post_init__(self) -> None:
+        mode, usage = self.content_mode, self.estimated_usage
+        for name, value in (("estimates", usage != "off"), ("report_estimates", usage == "report"),
+                            ("capture_content", mode != "NO_CONTENT"),
+                            ("content_on_span", mode in ("SPAN_ONLY", "SPAN_AND_EVENT")),
+                            ("content_in_event", mode in ("EVENT_ONLY", "SPAN_AND_EVENT"))):
+            object.__setattr__(self, name, value)
 
 
 def parse_content_mode(raw: Optional[str]) -> str:

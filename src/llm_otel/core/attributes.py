@@ -51,12 +51,22 @@ def _clean_already(value: Any) -> bool:
 def exportable(attrs: Dict[str, Any]) -> Dict[str, Any]:
     """``attrs`` as OTLP can encode them. The common case (ASCII, small ints, lists of
     them) is checked without copying the dict."""
-    for key, value in attrs.items():
-        if not (type(key) is str and key.isascii()):
+    low, high = _INT64
+    for key, value in attrs.items():  # _clean_already, inlined: this runs for every attribute
+        if type(key) is not str or not key.isascii():
             break
-        if _clean_already(value):
+        kind = type(value)
+        if kind is str:
+            if value.isascii():
+                continue
+            break
+        if kind is int:
+            if low <= value <= high:
+                continue
+            break
+        if kind is float or kind is bool:
             continue
-        if isinstance(value, (list, tuple)) and all(_clean_already(v) for v in value):
+        if (kind is list or kind is tuple) and all(_clean_already(v) for v in value):
             continue
         break
     else:

@@ -26,9 +26,12 @@ def _put(attrs: Dict[str, Any], key: str, value: Any) -> None:
         attrs[key] = value
 
 
+_OPENAI_PROVIDERS = ("openai", "azure.ai.openai")
+
+
 def provider_namespace(provider: str) -> str:
     """The attribute namespace of a provider's own extras: Azure OpenAI is OpenAI's API."""
-    return sc.OPENAI_NAMESPACE if provider in ("openai", "azure.ai.openai") else provider
+    return sc.OPENAI_NAMESPACE if provider in _OPENAI_PROVIDERS else provider
 
 
 def span_name(text: str, limit: int) -> str:
@@ -62,28 +65,22 @@ def llm_request(inv: LLMInvocation, settings: Any) -> Dict[str, Any]:
     limit = settings.content_max_length
     attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider,
                              sc.OPENINFERENCE_SPAN_KIND: sc.openinference_kind(None, inv.operation)}
-    _put(attrs, sc.REQUEST_MODEL, inv.request_model)
-    _put(attrs, sc.REQUEST_TEMPERATURE, inv.temperature)
-    _put(attrs, sc.REQUEST_TOP_P, inv.top_p)
+    attrs.update({key: value for key, value in (
+        (sc.REQUEST_MODEL, inv.request_model), (sc.REQUEST_TEMPERATURE, inv.temperature),
+        (sc.REQUEST_TOP_P, inv.top_p), (sc.REQUEST_MAX_TOKENS, inv.max_tokens), (sc.REQUEST_SEED, inv.seed),
+        (sc.REQUEST_STOP_SEQUENCES, inv.stop_sequences), (sc.REQUEST_FREQUENCY_PENALTY, inv.frequency_penalty),
+        (sc.REQUEST_PRESENCE_PENALTY, inv.presence_penalty), (sc.OUTPUT_TYPE, inv.output_type),
+        (sc.REQUEST_ENCODING_FORMATS, inv.encoding_formats), (sc.REQUEST_REASONING_LEVEL, inv.reasoning_level),
+        (sc.REQUEST_PREVIOUS_RESPONSE_ID, inv.previous_response_id), (sc.SERVER_ADDRESS, inv.server_address),
+        (sc.SERVER_PORT, inv.server_port)) if value is not None})
     if inv.top_k is not None:  # a double in v1.41, an int in v0.1.0
         attrs[sc.REQUEST_TOP_K] = int(inv.top_k) if settings.latest_semconv else float(inv.top_k)
-    _put(attrs, sc.REQUEST_MAX_TOKENS, inv.max_tokens)
-    _put(attrs, sc.REQUEST_SEED, inv.seed)
-    _put(attrs, sc.REQUEST_STOP_SEQUENCES, inv.stop_sequences)
-    _put(attrs, sc.REQUEST_FREQUENCY_PENALTY, inv.frequency_penalty)
-    _put(attrs, sc.REQUEST_PRESENCE_PENALTY, inv.presence_penalty)
     if inv.choice_count is not None and inv.choice_count != 1:
         attrs[sc.REQUEST_CHOICE_COUNT] = inv.choice_count
-    _put(attrs, sc.OUTPUT_TYPE, inv.output_type)
-    _put(attrs, sc.REQUEST_ENCODING_FORMATS, inv.encoding_formats)
-    _put(attrs, sc.REQUEST_REASONING_LEVEL, inv.reasoning_level)
-    _put(attrs, sc.REQUEST_PREVIOUS_RESPONSE_ID, inv.previous_response_id)
-    _put(attrs, sc.SERVER_ADDRESS, inv.server_address)
-    _put(attrs, sc.SERVER_PORT, inv.server_port)
     if inv.stream:
         attrs[sc.REQUEST_STREAM] = True
-    if inv.operation == "fetch_response":
-        _put(attrs, sc.RESPONSE_ID, inv.response_id)  # what is fetched
+    if inv.operation == "fetch_response" and inv.response_id is not None:
+        attrs[sc.RESPONSE_ID] = inv.response_id  # what is fetched
     if inv.conversation_id is not None:
         attrs[sc.CONVERSATION_ID] = av.user_value(str(inv.conversation_id), limit)
     if inv.conversation_compacted:
@@ -99,36 +96,31 @@ def llm_request(inv: LLMInvocation, settings: Any) -> Dict[str, Any]:
 
 
 def llm_response(inv: LLMInvocation, time_to_first_chunk: Optional[float], settings: Any) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {}
-    _put(attrs, sc.RESPONSE_ID, inv.response_id)
-    _put(attrs, sc.RESPONSE_MODEL, inv.response_model)
-    _put(attrs, sc.RESPONSE_STATUS, inv.response_status)
+    attrs: Dict[str, Any] = {key: value for key, value in (
+        (sc.RESPONSE_ID, inv.response_id), (sc.RESPONSE_MODEL, inv.response_model),
+        (sc.RESPONSE_STATUS, inv.response_status), (sc.RESPONSE_TIME_TO_FIRST_CHUNK, time_to_first_chunk),
+        (sc.USAGE_INPUT_TOKENS, inv.input_tokens), (sc.USAGE_OUTPUT_TOKENS, inv.output_tokens),
+        (sc.USAGE_CACHE_READ_INPUT_TOKENS, inv.cache_read_input_tokens),
+        (sc.LATEST_USAGE_CACHE_WRITE_INPUT_TOKENS if settings.latest_semconv
+         else sc.USAGE_CACHE_CREATION_INPUT_TOKENS, inv.cache_creation_input_tokens),
+        (sc.USAGE_REASONING_OUTPUT_TOKENS, inv.reasoning_output_tokens),
+        (sc.USAGE_AUDIO_INPUT_TOKENS, inv.audio_input_tokens), (sc.USAGE_AUDIO_OUTPUT_TOKENS, inv.audio_output_tokens),
+        (sc.EMBEDDINGS_DIMENSION_COUNT, inv.embedding_dimensions), (sc.COST_USD, inv.cost_usd),
+        # a server address learnt late (from the response)
+        (sc.SERVER_ADDRESS, inv.server_address), (sc.SERVER_PORT, inv.server_port),
+        (sc.ERROR_TYPE, inv.error_type)) if value is not None}
     if inv.finish_reasons:
         attrs[sc.RESPONSE_FINISH_REASONS] = list(inv.finish_reasons)
-    _put(attrs, sc.RESPONSE_TIME_TO_FIRST_CHUNK, time_to_first_chunk)
-    _put(attrs, sc.USAGE_INPUT_TOKENS, inv.input_tokens)
-    _put(attrs, sc.USAGE_OUTPUT_TOKENS, inv.output_tokens)
-    _put(attrs, sc.USAGE_CACHE_READ_INPUT_TOKENS, inv.cache_read_input_tokens)
-    _put(attrs, sc.LATEST_USAGE_CACHE_WRITE_INPUT_TOKENS if settings.latest_semconv
-         else sc.USAGE_CACHE_CREATION_INPUT_TOKENS, inv.cache_creation_input_tokens)
-    _put(attrs, sc.USAGE_REASONING_OUTPUT_TOKENS, inv.reasoning_output_tokens)
-    _put(attrs, sc.USAGE_AUDIO_INPUT_TOKENS, inv.audio_input_tokens)
-    _put(attrs, sc.USAGE_AUDIO_OUTPUT_TOKENS, inv.audio_output_tokens)
     estimated_in, estimated_out = inv.estimated_input_tokens, inv.estimated_output_tokens
     if estimated_in is not None or estimated_out is not None:
         if settings.report_estimates:  # the user opted in: where the conventions allow, marked
-            _put(attrs, sc.USAGE_INPUT_TOKENS, estimated_in)
-            _put(attrs, sc.USAGE_OUTPUT_TOKENS, estimated_out)
+            names = (sc.USAGE_INPUT_TOKENS, sc.USAGE_OUTPUT_TOKENS)
             attrs[sc.USAGE_ESTIMATED] = True
         else:
-            _put(attrs, sc.ESTIMATED_INPUT_TOKENS, estimated_in)
-            _put(attrs, sc.ESTIMATED_OUTPUT_TOKENS, estimated_out)
-    _put(attrs, sc.EMBEDDINGS_DIMENSION_COUNT, inv.embedding_dimensions)
-    _put(attrs, sc.COST_USD, inv.cost_usd)
-    # a server address learnt late (from the response)
-    _put(attrs, sc.SERVER_ADDRESS, inv.server_address)
-    _put(attrs, sc.SERVER_PORT, inv.server_port)
-    _put(attrs, sc.ERROR_TYPE, inv.error_type)
+            names = (sc.ESTIMATED_INPUT_TOKENS, sc.ESTIMATED_OUTPUT_TOKENS)
+        for name, value in zip(names, (estimated_in, estimated_out)):
+            if value is not None:
+                attrs[name] = value
     if inv.counted_elsewhere:
         attrs[sc.SHARED_REQUEST] = True
     if inv.provider_extras:
@@ -157,15 +149,13 @@ def llm_content(inv: LLMInvocation, limit: int, structured: bool) -> Dict[str, A
 
 
 def llm_metric_attributes(inv: LLMInvocation) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {sc.OPERATION_NAME: inv.operation, sc.PROVIDER_NAME: inv.provider}
-    _put(attrs, sc.REQUEST_MODEL, inv.request_model)
-    _put(attrs, sc.RESPONSE_MODEL, inv.response_model)
-    _put(attrs, sc.SERVER_ADDRESS, inv.server_address)
-    _put(attrs, sc.SERVER_PORT, inv.server_port)
-    _put(attrs, sc.ERROR_TYPE, inv.error_type)
-    if inv.provider_extras and provider_namespace(inv.provider) == sc.OPENAI_NAMESPACE:
-        _put(attrs, sc.OPENAI_RESPONSE_SERVICE_TIER, inv.provider_extras.get("response.service_tier"))
-        _put(attrs, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, inv.provider_extras.get("response.system_fingerprint"))
+    extras = inv.provider_extras if inv.provider in _OPENAI_PROVIDERS else {}
+    attrs: Dict[str, Any] = {key: value for key, value in (
+        (sc.OPERATION_NAME, inv.operation), (sc.PROVIDER_NAME, inv.provider), (sc.REQUEST_MODEL, inv.request_model),
+        (sc.RESPONSE_MODEL, inv.response_model), (sc.SERVER_ADDRESS, inv.server_address),
+        (sc.SERVER_PORT, inv.server_port), (sc.ERROR_TYPE, inv.error_type),
+        (sc.OPENAI_RESPONSE_SERVICE_TIER, extras.get("response.service_tier")),
+        (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, extras.get("response.system_fingerprint"))) if value is not None}
     return av.exportable(attrs)
 
 
