@@ -600,14 +600,18 @@ def _parent_context(parent: Any, as_fallback: bool) -> Any:
     return trace.set_span_in_context(span, otel_context.get_current())
 
 
+_CONVERTER_FIELDS = {"input": ("input_converter", "input_source"), "output": ("output_converter", "output_source")}
+
+
 def _convert(inv: LLMInvocation, which: str) -> None:
     """Run the record's input or output converter once (content stays raw until needed)."""
-    convert = getattr(inv, which + "_converter")
+    converter_name, source_name = _CONVERTER_FIELDS[which]
+    convert = getattr(inv, converter_name)
     if convert is None:
         return
-    source = getattr(inv, which + "_source")
-    setattr(inv, which + "_converter", None)
-    setattr(inv, which + "_source", None)
+    source = getattr(inv, source_name)
+    setattr(inv, converter_name, None)
+    setattr(inv, source_name, None)
     if isinstance(source, _Weak):
         source = source.get()
         if source is None:  # let go of by its owner (an abandoned run): nothing to convert
