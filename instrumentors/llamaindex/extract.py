@@ -8,6 +8,7 @@ which the core names under the framework's namespace.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 FRAMEWORK = "llamaindex"
@@ -57,6 +58,9 @@ _PROVIDERS = {"azure_openai": "azure.ai.openai", "bedrock": "aws.bedrock", "bedr
               "mistralai": "mistral_ai", "watsonx": "ibm.watsonx.ai"}
 
 
+_AGENTS_MODULE = "llama_index.core.agent.workflow"
+
+
 class Classes:
     """The LlamaIndex base classes, imported once when instrumenting (never at import)."""
 
@@ -85,11 +89,18 @@ class Classes:
             self.workflow: Any = Workflow
         except ImportError:  # pragma: no cover
             self.workflow = ()
-        try:
-            from llama_index.core.agent.workflow import AgentWorkflow, BaseWorkflowAgent
-            self.agents: Any = (AgentWorkflow, BaseWorkflowAgent)
-        except ImportError:  # pragma: no cover
-            self.agents = ()
+        self._agents: Any = ()
+
+    @property
+    def agents(self) -> Any:
+        """LlamaIndex's workflow agent classes, looked up, never imported: their import costs
+        20-100 ms, and an agent exists only once the app has imported them itself."""
+        if not self._agents:
+            module = sys.modules.get(_AGENTS_MODULE)
+            found = (getattr(module, "AgentWorkflow", None), getattr(module, "BaseWorkflowAgent", None))
+            if all(isinstance(cls, type) for cls in found):  # not while it is half imported
+                self._agents = found
+        return self._agents
 
 
 def span_name(id_: str) -> Tuple[str, str]:

@@ -253,3 +253,49 @@ MockLLM(max_tokens=2).complete("in the parent")
 print(f"parent:{spans_soon()}", flush=True)
 raise SystemExit(os.waitstatus_to_exitcode(status))
 '''
+
+
+
+AGENT_AFTER_INSTRUMENTING = """
+import asyncio, sys
+import llama_index.core
+import llm_otel
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter, provider = InMemorySpanExporter(), TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+llm_otel.instrument("llama_index")
+print("agents imported by instrumenting:", "llama_index.core.agent.workflow" in sys.modules)
+
+from llama_index.core.agent.workflow import ReActAgent
+from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+
+class Answers(CustomLLM):
+    @property
+    def metadata(self):
+        return LLMMetadata(model_name="scripted")
+
+    def complete(self, prompt, formatted=False, **kwargs):
+        return CompletionResponse(text="Thought: I can answer without using any more tools.\\nAnswer: hi")
+
+    def stream_complete(self, prompt, formatted=False, **kwargs):
+        yield self.complete(prompt)
+
+async def main():
+    return await ReActAgent(name="helper", tools=[], llm=Answers()).run("hi")
+
+print("answer:", asyncio.run(main()))
+print("agent spans:", sorted(s.name for s in exporter.get_finished_spans() if s.name.startswith("invoke_agent")))
+"""
+
+
+def test_instrumenting_imports_no_agent_modules_the_app_did_not():
+    """LlamaIndex's agent workflows cost 20-100 ms to import: instrumenting leaves them to the
+    app, and an agent the app makes afterwards is still recognised as one."""
+    done = subprocess.run([sys.executable, "-c", AGENT_AFTER_INSTRUMENTING], capture_output=True, text=True,
+                          timeout=120)
+    assert "agents imported by instrumenting: False" in done.stdout, done.stdout + done.stderr
+    assert "agent spans: ['invoke_agent helper']" in done.stdout, done.stdout + done.stderr
