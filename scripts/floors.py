@@ -2,7 +2,8 @@
 
 Reads the installed metadata of llm-otel (so run it with the interpreter of an environment
 that has the project installed): the runtime dependencies and every extra's, each pinned
-``==`` the version its ``>=`` names. A marker other than the extra (``python_version``)
+``==`` the version its ``>=`` names (the highest, for a project two extras name: openai for
+LangChain's). A marker other than the extra (``python_version``)
 is kept, so one file serves every interpreter. CI installs the floor environment with it.
 """
 
@@ -13,12 +14,13 @@ import sys
 from importlib import metadata
 
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 _EXTRA = re.compile(r'\s*(and\s+)?extra\s*==\s*"[^"]*"\s*(and\s+)?')
 
 
 def floor_constraints(dist: str = "llm-otel") -> list:
-    lines = []
+    lowest = {}  # (name, marker) -> the highest lower bound declared: [dev] installs every extra
     for raw in metadata.requires(dist) or ():
         req = Requirement(raw)
         if req.name == dist:  # the [all] / [dev] self-references
@@ -27,8 +29,10 @@ def floor_constraints(dist: str = "llm-otel") -> list:
         if not lower:  # a cap only (e.g. for one Python): the pinned floor must respect it
             continue
         marker = _EXTRA.sub(" ", str(req.marker)).strip() if req.marker else ""
-        lines.append(f"{req.name}=={lower[0]}" + (f"; {marker}" if marker else ""))
-    return sorted(set(lines))
+        key = (req.name, marker)
+        if key not in lowest or Version(lower[0]) > Version(lowest[key]):
+            lowest[key] = lower[0]
+    return sorted(f"{name}=={version}" + (f"; {marker}" if marker else "") for (name, marker), version in lowest.items())
 
 
 if __name__ == "__main__":

@@ -141,6 +141,25 @@ def test_failed_call(profile, spans, metrics):
                                                    "reasoning.output_tokens"))}
 
 
+@pytest.mark.parametrize("profile", [V141], indirect=True)
+def test_malformed_response_values_keep_the_points(profile, spans, metrics, caplog):
+    """A response whose model is a list and service tier an object (a broken proxy): the points
+    are recorded all the same - the list as a tuple, the object left out - on every SDK (those
+    before 1.42 raised on an unhashable attribute value and lost the point)."""
+    def reply(body):
+        return {**with_usage(USAGE)(body), "model": ["conv-odd-a", "conv-odd-b"], "service_tier": {"tier": 1}}
+
+    with paced_server(reply=reply) as served:
+        served.client().chat.completions.create(model="conv-odd", messages=HELLO)
+    span_named(spans, "chat conv-odd")
+    recorded = metrics.read("conv-odd")
+    [point] = recorded["gen_ai.client.operation.duration"].points
+    assert point.attributes["gen_ai.response.model"] == ("conv-odd-a", "conv-odd-b")
+    assert "openai.response.service_tier" not in point.attributes
+    assert sorted(p.sum for p in recorded["gen_ai.client.token.usage"].points) == [30, 120]
+    assert "instrumentation error" not in caplog.text
+
+
 @pytest.mark.parametrize("profile", [V141, V010], indirect=True)
 def test_agent_and_tool_durations(profile, spans, metrics):
     recorder = get_recorder()

@@ -279,6 +279,19 @@ def test_doctor_checks_opentelemetry_against_the_declared_floors(monkeypatch):
     assert status == "problem" and detail == f"0.50b0, but llm-otel needs >={declared['opentelemetry-instrumentation']}"
 
 
+def test_doctor_calls_a_library_below_its_declared_floor_not_ok(monkeypatch):
+    """langchain-core and openai below what the extras declare: a warning naming the floor."""
+    from llm_otel.cli import doctor
+
+    floors = {name: str(spec) for name, spec in doctor.declared_floors().items()}
+    installed = doctor._version
+    below = {"langchain-core": "0.3.59", "openai": "1.39.0"}
+    monkeypatch.setattr(doctor, "_version", lambda d: below.get(d) or installed(d))
+    rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
+    for dist, version in below.items():
+        assert rows[f"library {dist}"] == ("warn", f"{version}, but llm-otel needs {floors[dist]}")
+
+
 # ---- local mode: a local traces exporter sends nothing over OTLP and exits at once -------------
 
 def _closed_port():

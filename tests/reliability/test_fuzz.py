@@ -16,6 +16,7 @@ import logging
 import time
 
 import httpx
+import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,9 @@ from rel_support import API_KEY, OPEN_SPANS, client_for
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
+NEEDS_RESPONSES_API = pytest.mark.skipif(
+    tuple(int(part) for part in openai.__version__.split(".")[:2]) < (1, 66),
+    reason=f"openai {openai.__version__}: no Responses API (it arrived in 1.66)")
 COUNTS = {}  # test name -> examples run (reported in docs/reliability.md)
 REPORTS = set()  # where our guard swallowed a fault of ours (reported, not fatal)
 
@@ -177,6 +181,7 @@ RESPONSES_INPUT = maybe(st.one_of(TEXT, st.lists(st.one_of(
         arguments=ARGS_JSON, output=TEXT)), max_size=3)))
 
 
+@NEEDS_RESPONSES_API
 @FUZZ
 @given(body=RESPONSES_BODY, input_=RESPONSES_INPUT, instructions=maybe(TEXT), mode=MODES,
        tools=maybe(st.lists(obj(type=st.sampled_from(["function", "web_search"]), name=TEXT, parameters=ANY),
@@ -189,6 +194,7 @@ def test_fuzz_responses(body, input_, instructions, tools, mode, spans, guard_re
                                                          instructions=instructions, tools=tools), spans.__self__)
 
 
+@NEEDS_RESPONSES_API
 @FUZZ
 @given(events=st.lists(st.tuples(st.sampled_from(["response.created", "response.output_text.delta",
                                                     "response.output_item.done", "response.completed",

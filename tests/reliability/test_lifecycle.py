@@ -44,6 +44,16 @@ def _snapshot():
     return found
 
 
+def _ours(func) -> bool:
+    """Whether ``func`` is wrapped by llm-otel: some originals are wrapt wrappers of the
+    library's own (llama-index-core 0.12 wraps CustomLLM's async streams in its dispatcher's)."""
+    while hasattr(func, "_self_wrapper"):  # a wrapt function wrapper, in wrapt 1.x and 2.x
+        if getattr(func._self_wrapper, "__module__", "").startswith("llm_otel."):
+            return True
+        func = func.__wrapped__
+    return False
+
+
 def _calls(openai_client, chat_model, llama_llm):
     openai_client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
     chat_model.invoke("hello")
@@ -59,7 +69,7 @@ def test_instrument_uninstrument_100_times(instrumentor, recordings, spans):
     try:
         originals = _snapshot()
         assert len(originals) >= 20
-        assert not any(isinstance(f, wrapt.ObjectProxy) for f in originals.values())
+        assert not any(_ours(f) for f in originals.values())
         client = Cassette(recordings / "openai" / "test_chat" / "test_chat.yaml", repeat=True).openai_client()
         chat_model = FakeListChatModel(responses=["hi"] * (CYCLES * 2))
         llama_llm = MockLLM(max_tokens=4)
@@ -81,7 +91,7 @@ def test_instrument_uninstrument_100_times(instrumentor, recordings, spans):
                 inst.instrument()
             assert _snapshot() == wrapped
             for key, func in wrapped.items():
-                assert isinstance(func, wrapt.FunctionWrapper), key
+                assert isinstance(func, wrapt.FunctionWrapper) and _ours(func), key
                 assert func.__wrapped__ is originals[key], key  # exactly one layer, over the original
             exporter.clear()
             _calls(client, chat_model, llama_llm)

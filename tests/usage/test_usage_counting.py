@@ -165,13 +165,24 @@ def test_an_unknown_model_makes_the_total_cost_unknown(spans, published):
 # ---- calls that end while prices or an encoding still load -------------------------------
 
 FIRST_CALLS = textwrap.dedent("""
-    import json
+    import importlib.abc, importlib.machinery, json, sys, time
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     trace.set_tracer_provider(TracerProvider())
     import llm_otel
     from llm_otel.core import LLMInvocation, get_recorder
     from llm_otel.usage import pricing
+
+    class SlowDisk(importlib.abc.MetaPathFinder):  # the data's import held up 1 s: still loading
+        def find_spec(self, name, path, target=None):  # when the block ends, with every release
+            if name != "genai_prices.data":
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            run = spec.loader.exec_module
+            spec.loader.exec_module = lambda module: (time.sleep(1.0), run(module))
+            return spec
+
+    sys.meta_path.insert(0, SlowDisk())
     llm_otel.instrument()  # starts loading the price table in the background
     with llm_otel.usage() as u:
         op = get_recorder().start(LLMInvocation(request_model="gpt-4o-mini"))

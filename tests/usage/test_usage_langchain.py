@@ -16,7 +16,7 @@ from support.cassettes import Cassette, serve
 
 class LangChainCount(BaseCallbackHandler):
     """LangChain's own count: each reply's ``usage_metadata`` (what langchain-core's
-    ``get_usage_metadata_callback`` adds up; the floor, 0.3.0, does not have it yet)."""
+    ``get_usage_metadata_callback`` adds up; early 0.3 releases do not have it)."""
 
     def __init__(self) -> None:
         self.usage = []

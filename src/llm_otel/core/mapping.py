@@ -148,6 +148,9 @@ def llm_content(inv: LLMInvocation, limit: int, structured: bool) -> Dict[str, A
     return content
 
 
+_METRIC_SCALARS = frozenset((str, bool, int, float))
+
+
 def llm_metric_attributes(inv: LLMInvocation) -> Dict[str, Any]:
     extras = inv.provider_extras if inv.provider in _OPENAI_PROVIDERS else {}
     attrs: Dict[str, Any] = {key: value for key, value in (
@@ -156,7 +159,24 @@ def llm_metric_attributes(inv: LLMInvocation) -> Dict[str, Any]:
         (sc.SERVER_PORT, inv.server_port), (sc.ERROR_TYPE, inv.error_type),
         (sc.OPENAI_RESPONSE_SERVICE_TIER, extras.get("response.service_tier")),
         (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, extras.get("response.system_fingerprint"))) if value is not None}
-    return av.exportable(attrs)
+    attrs = av.exportable(attrs)
+    for value in attrs.values():
+        if type(value) not in _METRIC_SCALARS:
+            return _hashable(attrs)
+    return attrs
+
+
+def _hashable(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    """OTel SDKs before 1.42 hash metric attributes to key a point: an unhashable value (a
+    malformed response's model, say) raised there and lost the point. A flat list becomes a
+    tuple; a deeper structure is left out."""
+    out: Dict[str, Any] = {}
+    for key, value in attrs.items():
+        if type(value) in _METRIC_SCALARS:
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(type(item) in _METRIC_SCALARS for item in value):
+            out[key] = tuple(value)
+    return out
 
 
 # ---- content, normalized to the conventions' schemas -----------------------------------
