@@ -292,6 +292,24 @@ def test_doctor_calls_a_library_below_its_declared_floor_not_ok(monkeypatch):
         assert rows[f"library {dist}"] == ("warn", f"{version}, but llm-otel needs {floors[dist]}")
 
 
+
+def test_doctor_applies_an_extras_floor_only_where_that_extra_is_in_use(monkeypatch):
+    """[langchain] asks openai >= 1.66.3 (langchain-openai's need); an app without LangChain
+    on openai 1.50 meets [openai]'s own floor and gets no warning. With LangChain installed,
+    the same openai is below the floor."""
+    from llm_otel.cli import doctor
+
+    installed = doctor._version
+    without_langchain = {"openai": "1.50.0", "langchain-core": None, "langchain-openai": None, "langgraph": None}
+    monkeypatch.setattr(doctor, "_version", lambda d: without_langchain[d] if d in without_langchain else installed(d))
+    rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
+    assert rows["library openai"][0] == "info" and "1.66.3" not in rows["library openai"][1]
+
+    monkeypatch.setattr(doctor, "_version", lambda d: "1.50.0" if d == "openai" else installed(d))
+    rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
+    assert rows["library openai"][0] == "warn" and ">=1.66.3" in rows["library openai"][1]
+
+
 # ---- local mode: a local traces exporter sends nothing over OTLP and exits at once -------------
 
 def _closed_port():

@@ -39,19 +39,29 @@ def _version(dist: str) -> Optional[str]:
 
 
 def declared_floors() -> Dict[str, Any]:
-    """The versions llm-otel declares it works with on this Python (a ``packaging``
-    SpecifierSet per project name, every extra's included), read from the installed metadata
-    so that these checks follow pyproject.toml."""
+    """The versions llm-otel declares it works with here (a ``packaging`` SpecifierSet per
+    project name), read from the installed metadata so that these checks follow
+    pyproject.toml: the base requirements, and an extra's only where the extra is in use -
+    every other project it names is installed (``[langchain]``'s openai floor is
+    langchain-openai's need, not an OpenAI-only app's)."""
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 
-    declared: Dict[str, Any] = {}
+    extras: Dict[str, List[Any]] = {}
     for raw in metadata.requires(_DIST) or ():
         req = Requirement(raw)
         extra = re.search(r'extra == "([^"]+)"', str(req.marker or ""))
-        if req.name == _DIST or (req.marker and not req.marker.evaluate({"extra": extra.group(1) if extra else ""})):
+        name = extra.group(1) if extra else ""
+        if req.name == _DIST or (req.marker and not req.marker.evaluate({"extra": name})):
             continue
-        declared[req.name] = declared.get(req.name, SpecifierSet()) & req.specifier
+        extras.setdefault(name, []).append(req)
+    declared: Dict[str, Any] = {}
+    for name, reqs in extras.items():
+        for req in reqs:
+            others = [other.name for other in reqs if other.name != req.name]
+            if name and not all(_version(other) is not None for other in others):
+                continue
+            declared[req.name] = declared.get(req.name, SpecifierSet()) & req.specifier
     return declared
 
 
