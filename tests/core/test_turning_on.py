@@ -279,18 +279,28 @@ def test_doctor_checks_opentelemetry_against_the_declared_floors(monkeypatch):
     assert status == "problem" and detail == f"0.50b0, but llm-otel needs >={declared['opentelemetry-instrumentation']}"
 
 
+def _installed_as(monkeypatch, versions):
+    """doctor sees ``versions`` (None: not installed) and the real versions of the rest."""
+    from llm_otel.cli import doctor
+
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda d: versions[d] if d in versions else real(d))
+
+
+_LANGCHAIN_IN_USE = {"langchain-core": "0.3.60", "langchain-openai": "0.3.9", "langgraph": "1.0.0"}
+
+
 def test_doctor_calls_a_library_below_its_declared_floor_not_ok(monkeypatch):
     """langchain-core and openai below what the extras declare: a warning naming the floor."""
     from llm_otel.cli import doctor
 
-    floors = {name: str(spec) for name, spec in doctor.declared_floors().items()}
-    installed = doctor._version
     below = {"langchain-core": "0.3.59", "openai": "1.39.0"}
-    monkeypatch.setattr(doctor, "_version", lambda d: below.get(d) or installed(d))
+    _installed_as(monkeypatch, {**_LANGCHAIN_IN_USE, **below})
+    floors = {name: str(spec) for name, spec in doctor.declared_floors().items()}
     rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
     for dist, version in below.items():
         assert rows[f"library {dist}"] == ("warn", f"{version}, but llm-otel needs {floors[dist]}")
-
+    assert floors["langchain-core"] == ">=0.3.60" and ">=1.40" in floors["openai"]
 
 
 def test_doctor_applies_an_extras_floor_only_where_that_extra_is_in_use(monkeypatch):
@@ -299,16 +309,14 @@ def test_doctor_applies_an_extras_floor_only_where_that_extra_is_in_use(monkeypa
     the same openai is below the floor."""
     from llm_otel.cli import doctor
 
-    installed = doctor._version
-    without_langchain = {"openai": "1.50.0", "langchain-core": None, "langchain-openai": None, "langgraph": None}
-    monkeypatch.setattr(doctor, "_version", lambda d: without_langchain[d] if d in without_langchain else installed(d))
+    _installed_as(monkeypatch, {"openai": "1.50.0", "langchain-core": None, "langchain-openai": None,
+                                "langgraph": None})
     rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
     assert rows["library openai"][0] == "info" and "1.66.3" not in rows["library openai"][1]
 
-    monkeypatch.setattr(doctor, "_version", lambda d: "1.50.0" if d == "openai" else installed(d))
+    _installed_as(monkeypatch, {**_LANGCHAIN_IN_USE, "openai": "1.50.0"})
     rows = {subject: (status, detail) for status, subject, detail in doctor.check_instrumentation()}
     assert rows["library openai"][0] == "warn" and ">=1.66.3" in rows["library openai"][1]
-
 
 # ---- local mode: a local traces exporter sends nothing over OTLP and exits at once -------------
 
