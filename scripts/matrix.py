@@ -1,8 +1,9 @@
 """Prove the declared range: the core and OpenAI tests on every CPython that llm-otel's
 ``requires-python`` admits and this machine has (``.[openai,test]``: the newest openai,
-which LangChain's and LlamaIndex's bounds keep out of the main suite's .venv), once with
-every dependency pinned at its declared lower bound (scripts/floors.py, on the lowest
-Python; openai there at LangChain's floor), once on an openai release from the middle of the
+which LangChain's and LlamaIndex's bounds keep out of the main suite's .venv), the whole
+suite but the Phoenix end-to-end and benchmark tests once with every dependency pinned at
+its declared lower bound (scripts/floors.py, on the lowest Python; openai there at
+LangChain's floor), once on an openai release from the middle of the
 range (1.46-1.91: structured output without ``create``, no Responses API) and once on the
 [openai] extra's own floor (1.40).
 
