@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 import llm_otel
 from rel_support import fork_and_run, held_by_a_thread
+from support.slow_import import HOLD_UP_IMPORT
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
 
@@ -103,23 +104,10 @@ def test_a_child_forked_while_a_framework_lock_is_held_works(which, child, langc
 # argv: seconds the import of genai-prices' data is held up (a slow disk; 0: as it is), seconds
 # between instrument() and the fork, a file for the child's results. The child prices a call
 # directly and one through the recorder, in a usage() block.
-PRICE_LOAD_FORK = textwrap.dedent("""
-    import importlib.abc, importlib.machinery, json, os, sys, time
+PRICE_LOAD_FORK = HOLD_UP_IMPORT + textwrap.dedent("""
+    import json, os, sys, time
     slow, offset = float(sys.argv[1]), float(sys.argv[2])
-
-    class SlowDisk(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name != "genai_prices.data" or not slow:
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-            run = spec.loader.exec_module
-            def exec_module(module):
-                time.sleep(slow)
-                run(module)
-            spec.loader.exec_module = exec_module
-            return spec
-
-    sys.meta_path.insert(0, SlowDisk())
+    hold_up_import("genai_prices.data", slow)
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -204,8 +192,8 @@ def test_a_child_forked_during_a_price_table_load_slower_than_the_fork_wait_neve
 
 # ---- a call that ends while the price table loads ---------------------------------------------
 
-ENDS_WHILE_PRICES_LOAD = textwrap.dedent("""
-    import importlib.abc, importlib.machinery, json, sys, time
+ENDS_WHILE_PRICES_LOAD = HOLD_UP_IMPORT + textwrap.dedent("""
+    import json, sys, time
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -221,16 +209,7 @@ ENDS_WHILE_PRICES_LOAD = textwrap.dedent("""
     from llm_otel.core import LLMInvocation, get_recorder
     from llm_otel.usage import pricing
 
-    class SlowDisk(importlib.abc.MetaPathFinder):  # the data's import held up 1 s: still loading
-        def find_spec(self, name, path, target=None):  # at the call's end with every release
-            if name != "genai_prices.data":
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-            run = spec.loader.exec_module
-            spec.loader.exec_module = lambda module: (time.sleep(1.0), run(module))
-            return spec
-
-    sys.meta_path.insert(0, SlowDisk())
+    hold_up_import("genai_prices.data", 1.0)  # still loading at the call's end, with every release
     llm_otel.instrument()  # the price table starts loading in the background
     with llm_otel.usage() as u:
         began = time.perf_counter()

@@ -17,6 +17,7 @@ import pytest
 import llm_otel
 from llm_otel.core import LLMInvocation, get_recorder
 from llm_otel.usage import active
+from support.slow_import import HOLD_UP_IMPORT
 
 
 def call(model="gpt-4o-mini", inp=10, out=5, cached=None, reasoning=None, error=None):
@@ -164,8 +165,8 @@ def test_an_unknown_model_makes_the_total_cost_unknown(spans, published):
 
 # ---- calls that end while prices or an encoding still load -------------------------------
 
-FIRST_CALLS = textwrap.dedent("""
-    import importlib.abc, importlib.machinery, json, sys, time
+FIRST_CALLS = HOLD_UP_IMPORT + textwrap.dedent("""
+    import json, sys, time
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     trace.set_tracer_provider(TracerProvider())
@@ -173,16 +174,7 @@ FIRST_CALLS = textwrap.dedent("""
     from llm_otel.core import LLMInvocation, get_recorder
     from llm_otel.usage import pricing
 
-    class SlowDisk(importlib.abc.MetaPathFinder):  # the data's import held up 1 s: still loading
-        def find_spec(self, name, path, target=None):  # when the block ends, with every release
-            if name != "genai_prices.data":
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-            run = spec.loader.exec_module
-            spec.loader.exec_module = lambda module: (time.sleep(1.0), run(module))
-            return spec
-
-    sys.meta_path.insert(0, SlowDisk())
+    hold_up_import("genai_prices.data", 1.0)  # still loading when the block ends, with every release
     llm_otel.instrument()  # starts loading the price table in the background
     with llm_otel.usage() as u:
         op = get_recorder().start(LLMInvocation(request_model="gpt-4o-mini"))
