@@ -14,12 +14,8 @@ line per figure:
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import gc
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,11 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' 64 KiB tmpfs
 
 from opentelemetry import trace  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from exporters.small_disk import mounted_small_disk  # noqa: E402
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -135,13 +133,13 @@ def full_disk() -> None:
         with tracer.start_as_current_span(f"span {i:02d}") as span:
             span.set_attribute("payload", "x" * 600)
     finished = EXPORTER.get_finished_spans()
-    with tempfile.TemporaryDirectory() as tmp, _small_disk(Path(tmp)) as (root, fill, free):
-        path = root / "traces.jsonl"
+    with tempfile.TemporaryDirectory() as tmp, mounted_small_disk(Path(tmp)) as disk:
+        path = disk.root / "traces.jsonl"
         exporter = JsonlFileExporter(path)
         results = [exporter.export([s]) for s in finished[:10]]
-        fill()
+        disk.fill()
         results += [exporter.export([s]) for s in finished[10:20]]
-        free()
+        disk.free()
         results += [exporter.export([s]) for s in finished[20:]]
         exporter.shutdown()
         reader = JsonlReader(path)
@@ -150,29 +148,6 @@ def full_disk() -> None:
     _emit(figure="jsonl on a full disk", spans=30, failed_while_full=results[10:20].count(SpanExportResult.FAILURE),
           failed_after_free=results[20:].count(SpanExportResult.FAILURE), reported_written=len(written),
           read_back=len(read), written_but_lost=len(set(written) - set(read)), bad_lines=len(reader.bad_lines))
-
-
-@contextlib.contextmanager
-def _small_disk(tmp: Path):
-    root = tmp / "disk"
-    root.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)], check=True)
-    filler = root / ".filler"
-
-    def fill():
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-        finally:
-            os.close(fd)
-
-    try:
-        yield root, fill, filler.unlink
-    finally:
-        subprocess.run(["umount", "-l", str(root)], check=True)
 
 
 FIGURES = {"open-runs": open_runs, "model-names": model_names, "full-disk": full_disk}
