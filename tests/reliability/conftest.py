@@ -51,3 +51,27 @@ def content_mode(monkeypatch):
     monkeypatch.delenv(config.CAPTURE_IMAGES_ENV, raising=False)
     config.set_redactor(None)
     config.reload()
+
+
+@pytest.fixture(scope="module")
+def langchain_instrumentor():
+    """LangChain instrumented for one module (imported first, so instrument() patches at once)."""
+    import langchain_core  # noqa: F401
+    from llm_otel.instrumentors.langchain import LangChainInstrumentor
+
+    inst = LangChainInstrumentor()
+    inst.instrument()
+    yield inst
+    inst.uninstrument()
+
+
+@pytest.fixture(scope="module")
+def llamaindex_instrumentor():
+    """LlamaIndex instrumented for one module (imported first, so instrument() patches at once)."""
+    import llama_index.core  # noqa: F401
+    from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
+
+    inst = LlamaIndexInstrumentor()
+    inst.instrument()
+    yield inst
+    inst.uninstrument()

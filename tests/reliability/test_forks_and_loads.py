@@ -40,17 +40,6 @@ def _run_fresh(code: str, *args: str, timeout: float = 120) -> dict:
 # ---- fork while the LangChain instrumentor or the foreign-span processor holds its lock -------
 
 
-@pytest.fixture(scope="module")
-def langchain_instrumentor():
-    import langchain_core  # noqa: F401 - imported first, so instrument() patches at once
-    from llm_otel.instrumentors.langchain import LangChainInstrumentor
-
-    inst = LangChainInstrumentor()
-    inst.instrument()
-    yield inst
-    inst.uninstrument()
-
-
 def _langchain_stream():
     """A chat model class of the app's, streamed for the first time: its ``_stream`` is wrapped
     now (the lazy-wrap lock) and its run goes through the handler's table (the run lock)."""
@@ -249,17 +238,6 @@ def test_a_call_ending_while_the_price_table_loads_neither_waits_nor_stretches_i
 
 
 # ---- LlamaIndex runs that never end -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def llamaindex_instrumentor():
-    import llama_index.core  # noqa: F401 - imported first, so instrument() patches at once
-    from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
-
-    inst = LlamaIndexInstrumentor()
-    inst.instrument()
-    yield inst
-    inst.uninstrument()
 
 
 def _never_ending_llamaindex_runs(count: int, size: int) -> list:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any, List
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -59,26 +58,6 @@ def _compare(inst, call, exporter):
     assert finished and set(OPEN_SPANS.open) <= before
     encode_spans(finished).SerializeToString()
     exporter.clear()
-
-
-@pytest.fixture(scope="module")
-def langchain_instrumentor():
-    from llm_otel.instrumentors.langchain import LangChainInstrumentor
-
-    inst = LangChainInstrumentor()
-    inst.instrument()
-    yield inst
-    inst.uninstrument()
-
-
-@pytest.fixture(scope="module")
-def llamaindex_instrumentor():
-    from llm_otel.instrumentors.llamaindex import LlamaIndexInstrumentor
-
-    inst = LlamaIndexInstrumentor()
-    inst.instrument()
-    yield inst
-    inst.uninstrument()
 
 
 def _mode(mode):
