@@ -181,3 +181,36 @@ def test_forks_under_load_from_tracing_threads(tmp_path):
     answers = [json.loads(line)["messages"][-1]["content"] for line in (tmp_path / "ft.jsonl").read_text().splitlines()]
     assert sorted(a for a in answers if a.startswith("child ")) == sorted(f"child {n}" for n in range(forks))
     assert len(answers) == len(set(answers)) == 2 * (len(names) - forks * 2) // 3 + forks
+
+
+CONCURRENT_APPENDS = '''
+import os, sys
+from llm_otel.exporters import JsonlFileExporter
+from llm_otel.exporters.model import SpanRecord
+path, writers, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pids = []
+for w in range(writers):
+    pid = os.fork()
+    if pid == 0:
+        exporter = JsonlFileExporter(path)
+        for n in range(lines):
+            exporter.write_records([SpanRecord(trace_id="0af7651916cd43dd8448eb211c80319c", span_id=f"{w:08x}{n:08x}",
+                                               parent_span_id=None, name=f"w{w} {n}", start_time_unix_nano=1,
+                                               end_time_unix_nano=2)])
+        os._exit(0)
+    pids.append(pid)
+print(sum(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) != 0 for p in pids))
+'''
+
+
+def test_processes_appending_together_leave_no_blank_or_torn_line(tmp_path):
+    """Forked workers write one trace file: each checks for a cut line before it writes, and
+    must not take another's write in progress for one (a blank line for line-per-record readers)."""
+    path = tmp_path / "traces.jsonl"
+    proc = subprocess.run([sys.executable, "-c", CONCURRENT_APPENDS, str(path), "4", "1500"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
+    raw = path.read_bytes().split(b"\n")
+    assert raw[-1] == b"" and all(raw[:-1]), "a blank line"
+    spans, bad = read_spans(path)
+    assert bad == [] and len(spans) == 4 * 1500

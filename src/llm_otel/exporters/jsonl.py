@@ -89,6 +89,19 @@ def write_line(fd: int, line: bytes) -> int:
     return written
 
 
+def append_line(fd: int, line: bytes) -> int:
+    """Append ``line`` after a cut one on a line of its own; the bytes written. Other
+    processes append to the same file (forked workers): the check and the write hold the
+    file's ``flock``, or one could see another's write half done and start a blank line."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        return write_line(fd, b"\n" + line if ends_mid_line(fd, os.fstat(fd).st_size) else line)
+    finally:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def open_for_append(path: Union[str, os.PathLike]) -> int:
     """``path`` opened to append lines: readable too, for :func:`ends_mid_line`."""
     return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -172,15 +185,12 @@ class JsonlFileExporter(SpanExporter):
                 raise ValueError("exporter is shut down")
             fd = self._current_fd()
             size = os.fstat(fd).st_size
-            mid_line = ends_mid_line(fd, size)
             for line in lines:
                 if self.max_bytes and size > 0 and size + len(line) > self.max_bytes:
                     self._rotate(len(line))
                     fd = self._fd  # type: ignore[assignment]
                     size = os.fstat(fd).st_size
-                    mid_line = ends_mid_line(fd, size)
-                size += write_line(fd, b"\n" + line if mid_line else line)
-                mid_line = False
+                size += append_line(fd, line)
 
     # -- SpanExporter ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from llm_otel.core import semconv as sc
 from llm_otel.core.guard import report as report_fault
 from llm_otel.exporters.buffer import TraceBuffer
 from llm_otel.core.forksafe import reset_after_fork
-from llm_otel.exporters.jsonl import ends_mid_line, open_for_append, write_line
+from llm_otel.exporters.jsonl import append_line, open_for_append
 from llm_otel.exporters.model import SpanRecord, from_readable
 from llm_otel.finetune.convert import BAD_CONTENT, Unconvertible, example_from_span, is_chat_span, response_model
 from llm_otel.finetune.validate import validate_example
@@ -347,10 +347,8 @@ class FineTuningExporter(SpanExporter):
                 return
             fd = open_for_append(self.path)
             try:
-                mid_line = ends_mid_line(fd, os.fstat(fd).st_size)
                 for line in lines:
-                    write_line(fd, b"\n" + line if mid_line else line)
-                    mid_line = False
+                    append_line(fd, line)
                     self.report.written += 1
             finally:
                 os.close(fd)
