@@ -18,6 +18,7 @@ import datetime as _dt
 import enum
 import math
 from collections import deque
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Dict, List, Optional, Set
 
 MAX_DEPTH = 8
@@ -53,8 +54,14 @@ def _type_name(value: Any) -> str:
         return "object"
 
 
+def _json_chars(text: str, cap: int) -> int:
+    """What JSON writes for the part of ``text`` that is kept: quotes and escapes included
+    (a control character or a surrogate is six)."""
+    return len(encode_basestring_ascii(text[:cap]))
+
+
 def _string(text: str, walk: _Walk) -> str:
-    walk.budget -= min(len(text), walk.string_cap) + 2
+    walk.budget -= _json_chars(text, walk.string_cap)
     return text
 
 
@@ -75,10 +82,10 @@ def _walk(value: Any, walk: _Walk, depth: int) -> Any:
     if isinstance(value, str):
         return _string(str(value), walk)
     if isinstance(value, int):
-        walk.budget -= 8
+        walk.budget -= value.bit_length() * 30103 // 100000 + 2  # its digits and sign, without str()
         return int(value)
     if isinstance(value, float):
-        walk.budget -= 8
+        walk.budget -= len(repr(float(value)))
         return float(value) if math.isfinite(value) else str(value)
     if walk.budget <= 0:
         return "...[truncated]"
@@ -125,7 +132,7 @@ def _mapping(value: Dict[Any, Any], walk: _Walk, depth: int) -> Dict[str, Any]:
             out["..."] = f"{len(value) - index} more items"
             break
         name = k if isinstance(k, str) else _repr(k, walk)
-        walk.budget -= len(name) + 4
+        walk.budget -= _json_chars(name, walk.string_cap) + 2
         out[name] = _walk(v, walk, depth + 1)
     return out
 
