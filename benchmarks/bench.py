@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 from time import perf_counter, process_time
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -531,6 +532,7 @@ def bare_spans(contender: Contender, case: str) -> Callable[[], None]:
     exporter.kept = []
     try:
         contender.call(case)()
+        settle(exporter)  # its LLM span may end later, once a background load is there
     finally:
         spans, exporter.kept = exporter.kept, None
         contender.switch(False)
@@ -551,15 +553,32 @@ def bare_spans(contender: Contender, case: str) -> Callable[[], None]:
 clock = perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else process_time
 
 
-def warm_up(fn: Callable[[], None], calls: int = 3, seconds: float = 1.5) -> None:
-    """At least ``calls`` calls and ``seconds`` of them: llm-otel loads the price table and
-    the token encoding off the caller's thread when instrumenting, and a call that ends
-    before they are there ends its span later, on that thread."""
+def warm_up(fn: Callable[[], None], calls: int = 3, seconds: float = 1.5,
+            exporter: Optional[DropExporter] = None) -> None:
+    """At least ``calls`` calls and ``seconds`` of them, then :func:`settle`."""
     deadline = perf_counter() + seconds
     done = 0
     while done < calls or perf_counter() < deadline:
         fn()
         done += 1
+    settle(exporter)
+
+
+def settle(exporter: Optional[DropExporter] = None, limit: float = 120.0) -> None:
+    """Until no span of llm-otel waits on a background load. llm-otel loads the price table
+    and the token encoding off the caller's thread, and a call that ends before they are
+    there ends its span later, on the loader's thread: on a slow machine the warm-up's spans
+    would otherwise end inside a timed block (an "off" block counted 56 once).
+    With ``exporter``: also until its count stops moving (the last waiting span is ended
+    just after it stops being counted as waiting)."""
+    recorder = sys.modules.get("llm_otel.core.recorder")
+    deadline = perf_counter() + limit
+    while recorder is not None and getattr(recorder, "_deferred", None) and perf_counter() < deadline:
+        time.sleep(0.01)
+    last = None
+    while exporter is not None and exporter.count != last and perf_counter() < deadline:
+        last = exporter.count
+        time.sleep(0.05)
 
 
 def paired(contender: Contender, case: str, rounds: int, block: int,
@@ -574,7 +593,7 @@ def paired(contender: Contender, case: str, rounds: int, block: int,
     exporter = contender.pipeline.exporter
     # warm up every path (imports, caches, tiktoken, pydantic models, the background loads)
     contender.switch(True)
-    warm_up(instrumented, max(3, block // 4))
+    warm_up(instrumented, max(3, block // 4), exporter=exporter)
     contender.switch(False)
     for _ in range(max(3, block // 4)):
         plain()

@@ -195,7 +195,7 @@ def profile(case: str, runs: int, repeats: int, top: int) -> List[Dict[str, Any]
     contender = bench.LlmOtel(pipeline, work)
     exporter = pipeline.exporter
     contender.switch(True)
-    bench.warm_up(fn)  # until what the end of a call loads in the background is there
+    bench.warm_up(fn, exporter=exporter)  # and until what a call's end loads in the background is there
     exporter.kept, since = [], time.time_ns()
     for _ in range(30):
         fn()

@@ -13,20 +13,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from support.slow_import import HOLD_UP_IMPORT
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 ENV_OFF = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT"}
 
 
-def _run(*args: str) -> list:
-    proc = subprocess.run([sys.executable, *args], cwd=BENCH, capture_output=True, text=True, timeout=120,
+def _run(*args: str, prelude: str = "") -> list:
+    argv = [sys.executable, *args]
+    if prelude:  # run the script after some set-up code, in the same fresh interpreter
+        argv = [sys.executable, "-c", f"{prelude}\nimport runpy, sys\nsys.argv = {list(args)!r}\n"
+                f"runpy.run_path({args[0]!r}, run_name='__main__')"]
+    proc = subprocess.run(argv, cwd=BENCH, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **ENV_OFF})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-def test_llm_otel_and_floor_each_record_one_span_per_call_and_nothing_when_off():
+@pytest.mark.parametrize("price_load_s", [0.0, 3.0], ids=["prices-at-once", "prices-slower-than-the-warm-up"])
+def test_llm_otel_and_floor_each_record_one_span_per_call_and_nothing_when_off(price_load_s):
+    # a price table that loads slower than the warm-up (a loaded CI machine) leaves the
+    # warm-up's spans waiting for it: they must end before the timed blocks, not inside one
+    prelude = f"{HOLD_UP_IMPORT}\nhold_up_import('genai_prices.data', {price_load_s})"
     rows = _run("bench.py", "--contender", "llm-otel", "--with-floor", "--cases", "chat,stream_no_usage,embeddings",
-                "--rounds", "2", "--scale", "0.1")
+                "--rounds", "2", "--scale", "0.1", prelude=prelude)
     assert [r["case"] for r in rows] == ["chat", "stream_no_usage", "embeddings"]
     for row in rows:
         assert row["spans_per_call"] == 1.0  # instrumented blocks really were instrumented
