@@ -23,7 +23,7 @@ from llm_otel import track
 from standin_server import ensure_anthropic_env, ensure_openai_env
 
 OPENAI_MODEL = os.environ.get("LLM_OTEL_EXAMPLE_MODEL", "gpt-4o-mini")
-ANTHROPIC_MODEL = os.environ.get("LLM_OTEL_EXAMPLE_ANTHROPIC_MODEL", "claude-sonnet-4-5")
+ANTHROPIC_MODEL = os.environ.get("LLM_OTEL_EXAMPLE_ANTHROPIC_MODEL", "claude-sonnet-4-6")
 
 
 @track

@@ -226,5 +226,5 @@ def test_the_mixed_providers_example_counts_both_in_one_usage(tmp_path):
     out = proc.stdout
     totals = next(line for line in out.splitlines() if line.startswith("requests "))
     assert totals.startswith("requests 2 ") and "cost None" not in totals
-    assert "gpt-4o-mini: 1 request(s)" in out and "claude-sonnet-4-5: 1 request(s)" in out
+    assert "gpt-4o-mini: 1 request(s)" in out and "claude-sonnet-4-6: 1 request(s)" in out
     assert "└─ anthropic.messages.create" in out and "chat gpt-4o-mini" in out

@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any, Dict, List
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"
 HEADERS = {"request-id": "req_011CUt8fSZ5ajvVkDNLSXyP3"}
 
 
