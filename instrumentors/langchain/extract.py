@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from llm_otel.core import tool_arguments
+
 # LangChain's ``ls_provider`` -> the GenAI conventions' ``gen_ai.provider.name``
 _PROVIDERS = {
     "openai": "openai",
@@ -154,13 +156,6 @@ def _text_of(content: Any) -> List[Dict[str, Any]]:
     return [{"type": "text", "content": str(content)}]
 
 
-def _args(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def role(msg: Any) -> str:
@@ -194,7 +189,7 @@ def message(msg: Any) -> Dict[str, Any]:
         function_call = extra.get("function_call") if isinstance(extra, Mapping) else None
         if isinstance(function_call, Mapping):
             parts.append({"type": "tool_call", "name": function_call.get("name"),
-                          "arguments": _args(function_call.get("arguments"))})
+                          "arguments": tool_arguments(function_call.get("arguments"))})
     out: Dict[str, Any] = {"role": role_name, "parts": parts}
     name = getattr(msg, "name", None)
     if name:

@@ -7,9 +7,10 @@ which the core names under the framework's namespace.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, Dict, List, Optional, Tuple
+
+from llm_otel.core import tool_arguments
 
 FRAMEWORK = "llamaindex"
 # the records' extras (keys relative to the framework's namespace)
@@ -257,7 +258,7 @@ def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
             call_id = getattr(block, "tool_call_id", None)
             seen.add(call_id)
             parts.append({"type": "tool_call", "id": call_id, "name": name,
-                          "arguments": _arguments(getattr(block, "tool_kwargs", None))})
+                          "arguments": tool_arguments(getattr(block, "tool_kwargs", None))})
     extra = getattr(msg, "additional_kwargs", None) or {}
     for call in extra.get("tool_calls") or ():  # OpenAI's own, also kept beside the blocks
         call_id = _get(call, "id")
@@ -265,7 +266,7 @@ def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
             continue
         function = _get(call, "function")
         parts.append({"type": "tool_call", "id": call_id, "name": _get(function, "name"),
-                      "arguments": _arguments(_get(function, "arguments"))})
+                      "arguments": tool_arguments(_get(function, "arguments"))})
     if role == "tool":
         parts = [{"type": "tool_call_response", "id": extra.get("tool_call_id"), "response": text}]
     out: Dict[str, Any] = {"role": str(role), "parts": parts}
@@ -274,14 +275,6 @@ def message(msg: Any, finish_reason: Optional[str] = None) -> Dict[str, Any]:
     return out
 
 
-def _arguments(value: Any) -> Any:
-    """Tool-call arguments as the object they encode (the conventions want an object)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def user_message(msg: Any) -> Optional[Dict[str, Any]]:

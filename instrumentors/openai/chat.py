@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from llm_otel.core import LLMInvocation
+from llm_otel.core import LLMInvocation, tool_arguments
 
 from .utils import cache_write, choice_order, data_url_part, file_part, get, integer, new_invocation, output_type, \
-    parse_arguments, response_extras, stop_sequences, text, text_part
+    response_extras, stop_sequences, text, text_part
 
 OPERATION = "chat"
 
@@ -75,13 +75,13 @@ def _tool_call_parts(tool_calls: Any) -> List[Dict[str, Any]]:
                           "arguments": get(custom, "input")})
             continue
         parts.append({"type": "tool_call", "id": get(call, "id"), "name": get(function, "name"),
-                      "arguments": parse_arguments(get(function, "arguments"))})
+                      "arguments": tool_arguments(get(function, "arguments"))})
     return parts
 
 
 def _function_call_part(function_call: Any) -> Dict[str, Any]:
     return {"type": "tool_call", "id": None, "name": get(function_call, "name"),
-            "arguments": parse_arguments(get(function_call, "arguments"))}
+            "arguments": tool_arguments(get(function_call, "arguments"))}
 
 
 def input_content(body: Dict[str, Any], inv: LLMInvocation) -> None:
@@ -302,6 +302,6 @@ def _choice_message(choice: _Choice) -> Dict[str, Any]:
     for index in sorted(choice.tool_calls):
         call_id, name, pieces = choice.tool_calls[index]
         parts.append({"type": "tool_call", "id": call_id, "name": name,
-                      "arguments": parse_arguments("".join(pieces))})
+                      "arguments": tool_arguments("".join(pieces))})
     # a stream cut before its end: the message is what arrived, and it ended in an error
     return {"role": choice.role or "assistant", "parts": parts, "finish_reason": choice.finish_reason or "error"}

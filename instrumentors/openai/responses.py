@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from llm_otel.core import LLMInvocation
+from llm_otel.core import LLMInvocation, tool_arguments
 
 from .utils import cache_write, data_url_part, file_part, get, integer, new_invocation, output_type, \
-    parse_arguments, plain, response_extras, text, text_part
+    plain, response_extras, text, text_part
 
 OPERATION = "chat"
 API_TYPE = "responses"
@@ -101,7 +101,7 @@ def _client_call(kind: str, item: Any) -> Dict[str, Any]:
     if kind == "computer_call" and arguments is None:
         arguments = get(item, "actions")  # a batch of actions
     return {"type": "tool_call", "id": get(item, "call_id"), "name": name or get(item, "name"),
-            "arguments": parse_arguments(arguments) if kind == "function_call" else plain(arguments)}
+            "arguments": tool_arguments(arguments) if kind == "function_call" else plain(arguments)}
 
 
 def _server_call(kind: str, item: Any) -> List[Dict[str, Any]]:

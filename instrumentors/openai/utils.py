@@ -3,7 +3,6 @@ SDK models alike, request parameters common to every endpoint, the client's serv
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from llm_otel.core import LLMInvocation
@@ -89,14 +88,6 @@ def output_type(response_format: Any) -> Optional[str]:
     return None
 
 
-def parse_arguments(raw: Any) -> Any:
-    """Tool call arguments as JSON when they parse, else the raw string (streams may cut them)."""
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
 
 
 def server_of(client: Any) -> Tuple[Optional[str], Optional[int]]:

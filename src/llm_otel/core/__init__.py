@@ -20,6 +20,7 @@ metrics. See docs/architecture.md.
 from llm_otel.core.forksafe import ForkSafeLock
 from llm_otel.core.guard import guarded, report
 from llm_otel.core.instrumentor import LibraryInstrumentor, patch, unpatch
+from llm_otel.core.mapping import tool_arguments
 from llm_otel.core.operation import (Operation, carry_context, carry_context_async, current_trace_id, each_step,
                                      each_step_async, wrapped_by_each_step)
 from llm_otel.core.recorder import Recorder, add_end_hook, get_recorder, recorder_for, suppressed
@@ -28,5 +29,5 @@ from llm_otel.core.secrets import register_secret
 
 __all__ = ["ForkSafeLock", "LLMInvocation", "LibraryInstrumentor", "Operation", "Recorder", "StepInvocation",
            "ToolInvocation", "add_end_hook", "carry_context", "carry_context_async", "current_trace_id", "each_step",
-           "each_step_async", "get_recorder", "guarded", "patch", "recorder_for", "register_secret", "report", "suppressed", "unpatch",
+           "each_step_async", "get_recorder", "guarded", "patch", "recorder_for", "register_secret", "report", "suppressed", "tool_arguments", "unpatch",
            "wrapped_by_each_step"]

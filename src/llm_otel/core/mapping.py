@@ -9,6 +9,8 @@ semantic-conventions-genai v0.1.0.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any, Dict, List, Optional
 
 from llm_otel.core import attributes as av
@@ -193,6 +195,17 @@ _REQUIRED = {"text": ("content",), "tool_call": ("name",), "tool_call_response":
 # keeps the provider's words)
 _FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call", "end_turn": "stop",
                    "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call"}
+
+
+def tool_arguments(raw: Any) -> Any:
+    """A tool call's arguments as the object their JSON text encodes (the conventions want
+    an object); text that does not parse (a stream cut short) stays text."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def parts(items: Any) -> Optional[List[Dict[str, Any]]]:
