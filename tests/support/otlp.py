@@ -7,6 +7,9 @@ what arrived: spans (name, attributes, resource attributes), metric names, log b
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -107,7 +110,25 @@ def http_receiver() -> Iterator[tuple]:
 
 @contextlib.contextmanager
 def grpc_receiver() -> Iterator[tuple]:
-    """An OTLP/gRPC receiver; yields (endpoint URL, Received)."""
+    """An OTLP/gRPC receiver; yields (endpoint URL, Received), filled when the block ends.
+
+    The server runs in a process of its own, as a Collector does: in the test process, gRPC's
+    fork handlers would run in every child that ``subprocess`` forks on Python 3.9 and, under
+    load, abort it before its exec (grpcio 1.80, epoll_wait: Bad file descriptor).
+    """
+    server = subprocess.Popen([sys.executable, __file__, "grpc"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    received = Received()
+    try:
+        yield server.stdout.readline().strip(), received
+    finally:
+        out, _ = server.communicate("", timeout=60)  # end of input: the server stops and reports
+        for name, value in json.loads(out).items():
+            setattr(received, name, value)
+
+
+def _serve_grpc() -> None:
+    """Serve OTLP/gRPC on a free port: print the endpoint, then, at the end of input, what arrived."""
     import grpc
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
@@ -136,7 +157,13 @@ def grpc_receiver() -> Iterator[tuple]:
     logs_grpc.add_LogsServiceServicer_to_server(Logs(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    try:
-        yield f"http://127.0.0.1:{port}", received
-    finally:
-        server.stop(grace=None)
+    print(f"http://127.0.0.1:{port}", flush=True)
+    sys.stdin.read()
+    server.stop(grace=None)
+    with received.lock:
+        print(json.dumps({"spans": received.spans, "metric_names": received.metric_names,
+                          "log_bodies": received.log_bodies, "requests": received.requests}, default=str))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["grpc"]:
+    _serve_grpc()
