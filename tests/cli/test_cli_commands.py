@@ -176,6 +176,21 @@ def test_doctor_flags_an_unknown_exporter():
     assert "PROBLEM  traces exporter llm_otel_consol" in text.stdout and "problem" in text.stdout.splitlines()[-1]
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_doctor_warns_of_grpc_fork_handlers_on_python_3_9(protocol):
+    """subprocess forks on 3.9 only; there gRPC's fork handlers can abort the child."""
+    proc, _, rows = _doctor({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none",
+                             "OTEL_LOGS_EXPORTER": "none", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol})
+    warned = rows.get("OTLP over gRPC on Python 3.9")
+    if sys.version_info < (3, 10) and protocol == "grpc":
+        assert warned["status"] == "warn" and "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in warned["detail"]
+        assert warned["detail"].startswith("traces:")
+        _, _, rows = _doctor({"OTEL_TRACES_EXPORTER": "otlp", "GRPC_ENABLE_FORK_SUPPORT": "false"})
+        assert "OTLP over gRPC on Python 3.9" not in rows
+    else:
+        assert warned is None
+
+
 def _main(*args):
     """In process, for option combinations the subprocess tests above do not need to repeat."""
     import io

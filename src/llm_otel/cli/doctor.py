@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import time
 from importlib import metadata
 from typing import Any, Dict, List, Optional, Tuple
@@ -176,12 +177,29 @@ def check_sdk() -> List[Row]:
             else:
                 rows.append(("problem", f"{signal} exporter {name}",
                              f"no {group} entry point {ep_name!r}; installed: {', '.join(sorted(available))}"))
+    rows += _grpc_fork_hazard()
     mode = config.parse_content_mode(os.environ.get(config.CAPTURE_CONTENT_ENV))
     rows.append(("info", "message content capture", mode))
     for name in sorted(os.environ):
         if name.startswith(("OTEL_", "LLM_OTEL_")) and name not in _SIGNAL_GROUPS:
             rows.append(("info", name, _show(name, os.environ[name])))
     return rows
+
+
+def _grpc_fork_hazard() -> List[Row]:
+    """On Python 3.9, ``subprocess`` forks (3.10+ uses vfork), so gRPC's fork handlers run in
+    every child before its exec and, with the exporter's threads running, can abort it
+    (grpcio 1.80.1, the last for 3.9: SIGABRT, ``epoll_wait: Bad file descriptor``)."""
+    if sys.version_info >= (3, 10) or os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").strip().lower() in ("0", "false"):
+        return []
+    signals = [signal for env, (signal, _group) in _SIGNAL_GROUPS.items()
+               if any(_entry_point_name(name, signal) == "otlp_proto_grpc" for name in _exporter_names(env))]
+    if not signals:
+        return []
+    return [("warn", "OTLP over gRPC on Python 3.9",
+             f"{', '.join(signals)}: gRPC's fork handlers can abort a child that subprocess starts "
+             "(a few in a hundred under load); set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or "
+             "GRPC_ENABLE_FORK_SUPPORT=false when no forked child exports")]
 
 
 def otlp_endpoint(signal: str = "traces") -> Tuple[str, str]:
