@@ -40,6 +40,13 @@ def _answers(url):
         return False
 
 
+def _as_from_a_terminal():
+    """Ctrl-C handled as in a terminal. A test run started in the background of a
+    non-interactive shell (``.ci/run &``) has SIGINT ignored, and a signal ignored when bash
+    starts cannot be trapped: demo.sh's INT trap would silently not be set."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Demo:
     """``scripts/demo.sh`` run with no terminal (stdin from /dev/null), its output read as it comes."""
 
@@ -52,7 +59,7 @@ class Demo:
             env["TMPDIR"] = str(tmpdir)
         self.proc = subprocess.Popen(["bash", str(DEMO), "--phoenix", *args], cwd=ROOT, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)
+                                     text=True, start_new_session=True, preexec_fn=_as_from_a_terminal)
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.output = []
         self.reader = threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stdout],
