@@ -42,7 +42,7 @@ cleanup() {
     set +e  # under set -e a failing command here would turn Ctrl-C's 130 into 1
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    if [ -n "${phoenix_dir:-}" ]; then  # a file Phoenix writes as it stops can outlast the first try
+    if [ -n "${phoenix_dir:-}" ]; then  # a process still writing there makes the first try fail
         rm -rf "$phoenix_dir" 2>/dev/null || { sleep 1; rm -rf "$phoenix_dir"; }
     fi
     return 0

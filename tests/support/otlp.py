@@ -123,6 +123,8 @@ def grpc_receiver() -> Iterator[tuple]:
         yield server.stdout.readline().strip(), received
     finally:
         out, _ = server.communicate("", timeout=60)  # end of input: the server stops and reports
+        if server.returncode != 0 or not out.strip():
+            raise RuntimeError(f"the OTLP/gRPC receiver process failed (exit {server.returncode})")
         for name, value in json.loads(out).items():
             setattr(received, name, value)
 
