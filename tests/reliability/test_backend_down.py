@@ -119,7 +119,7 @@ def test_beyond_the_bounds_spans_are_dropped_not_blocking(backend):
 
 
 EXIT_SCRIPT = textwrap.dedent("""
-    import sys
+    import sys, time
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
@@ -132,6 +132,9 @@ EXIT_SCRIPT = textwrap.dedent("""
     recorder = Recorder()
     for _ in range(200):
         recorder.start(LLMInvocation(request_model="m")).end()
+    from llm_otel.core.preload import loading
+    while loading():  # the encoding and price loads Recorder() started: exit waits for them too
+        time.sleep(0.01)
     print("done", flush=True)
 """)
 

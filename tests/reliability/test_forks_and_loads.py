@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import tracemalloc
 import uuid
 
@@ -235,6 +236,51 @@ def test_a_call_ending_while_the_price_table_loads_neither_waits_nor_stretches_i
     assert abs(got["span_s"] - got["metric_s"]) < 0.05
     assert got["expected"] > 0 and got["span_cost"] == pytest.approx(got["expected"])
     assert got["block_cost"] == pytest.approx(got["expected"])  # usage() complete
+
+
+# ---- a process that exits while a load is in progress ----------------------------------------
+
+EXITS_WHILE_PRICES_LOAD = HOLD_UP_IMPORT + textwrap.dedent("""
+    import sys
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from llm_otel.exporters import JsonlFileExporter
+    provider = TracerProvider()  # shuts down at exit
+    provider.add_span_processor(SimpleSpanProcessor(JsonlFileExporter(sys.argv[1])))
+    trace.set_tracer_provider(provider)
+    import llm_otel
+    from llm_otel.core import LLMInvocation, get_recorder
+
+    hold_up_import("genai_prices.data", float(sys.argv[2]))  # still loading when the app exits
+    llm_otel.instrument()  # the price table starts loading in the background
+    get_recorder().start(LLMInvocation(request_model="gpt-4o-mini", input_tokens=1000, output_tokens=100)).end()
+    print("exiting", flush=True)
+""")
+
+
+@pytest.mark.parametrize("load_s, priced", [(1.0, True), (6.0, False)])
+def test_an_app_that_exits_while_the_prices_load_waits_for_them_bounded(tmp_path, load_s, priced):
+    """At exit the process lets a load in progress finish, for at most 3 s: a loader thread
+    still in native code at finalization aborted the process (SIGABRT or SIGSEGV, 3 of 90
+    runs of a short app here), and the call that waited on the load ends with its data."""
+    from llm_otel.exporters import read_spans
+    from llm_otel.usage.pricing import cost_usd
+
+    path = tmp_path / "spans.jsonl"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", EXITS_WHILE_PRICES_LOAD, str(path), str(load_s)],
+                          env=_fresh_env(), capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 0 and "exiting" in proc.stdout, proc.stderr[-3000:]
+    (span,), bad = read_spans(path)
+    assert not bad and span.name == "chat gpt-4o-mini"  # exported before the provider shut down
+    if priced:  # the load came within the wait: the call is priced
+        assert span.attributes["llm_otel.cost.usd"] == pytest.approx(cost_usd("gpt-4o-mini", 1000, 100))
+    else:  # a load slower than the wait (a hanging disk): exit goes on after 3 s, unpriced
+        assert "llm_otel.cost.usd" not in span.attributes
+        assert took < load_s
+    print(f"\nexit while prices load ({load_s:g} s): process took {took:.2f} s")
 
 
 # ---- LlamaIndex runs that never end -----------------------------------------------------------

@@ -14,7 +14,6 @@ An estimate must never slow, hang or reach out from the user's program, so:
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import binascii
 import collections
@@ -28,6 +27,7 @@ import tempfile
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from llm_otel.core import preload
 from llm_otel.core.guard import report
 
 # tiktoken is imported by the loader thread, with the first encoding it builds (its import
@@ -166,7 +166,7 @@ def when_loaded(model: Optional[str], callback: Callable[[Optional["Encoding"]],
             register, _flush_registered = not _flush_registered, True
     if waits:
         if register:  # after the app's providers exist, so it runs before their shutdown
-            atexit.register(_flush_waiters)
+            atexit.register(_flush_waiters_at_exit)
         _schedule(wanted)
     elif result is not _MISSING:
         _call(callback, result)  # type: ignore[arg-type]
@@ -174,6 +174,11 @@ def when_loaded(model: Optional[str], callback: Callable[[Optional["Encoding"]],
         report("llm_otel.core.tokens.when_loaded", OverflowError(
             f"more than {_PENDING_CALLBACKS_MAX} callbacks wait for a tokenizer; one was answered without it"))
         _call(callback, None)
+
+
+def _flush_waiters_at_exit() -> None:
+    preload.let_loads_finish()  # answered with the encoding when it comes in time
+    _flush_waiters()
 
 
 def _flush_waiters() -> None:
@@ -237,9 +242,7 @@ def _schedule(wanted: str) -> None:
         _loader_running = True
     if start:
         try:
-            # not threading.Thread: its start() waits until the new thread has run, which
-            # under GIL contention takes milliseconds or more; this returns once it exists
-            _thread.start_new_thread(_load_queued, ())
+            preload.start_loader(_load_queued)
         except Exception as exc:  # noqa: BLE001 - e.g. no thread can start at interpreter exit
             with _lock:
                 _loader_running = False
@@ -253,14 +256,15 @@ def _load_queued() -> None:
     global _loader_running
     while True:
         with _lock:
-            if not _queue:
+            if not _queue or preload.exiting():  # at exit: no further encoding
                 _loader_running = False
                 return
             wanted = _queue[0]
         try:
             result = _closest(wanted)
         except Exception as exc:  # noqa: BLE001 - ours; the estimate is given up, not the app
-            report("llm_otel.core.tokens.load", exc)
+            if not preload.exiting():
+                report("llm_otel.core.tokens.load", exc)
             result = None
         _finish(wanted, result)
 
@@ -301,6 +305,8 @@ def _build(name: str) -> Optional["Encoding"]:
         if hashlib.sha256(data).hexdigest() != spec.sha256:
             logger.debug("llm_otel: %s does not match the published %s; not used", path, name)
             continue
+        if preload.exiting():  # building the encoding runs Rust for a while: not at exit
+            return None
         import tiktoken
 
         return tiktoken.Encoding(name=name, pat_str=spec.pattern, mergeable_ranks=_ranks(data),
