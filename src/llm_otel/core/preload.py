@@ -16,9 +16,10 @@ bounded while) for a load in progress to finish. When it did not finish (a slow 
 child releases what the loader thread was importing (its module locks and half-made modules,
 nothing of any other thread) and loads again; and it forgets what was waiting in the parent.
 
-A loader thread still in native code (tiktoken's and pydantic-core's Rust) when the interpreter
-finalizes is ended by ``pthread_exit``, which aborts the process: a short-lived app could exit
-with SIGABRT or SIGSEGV instead of 0 (3 in 90 runs of a 200-call script here). So every loader
+A loader thread still running when the interpreter finalizes crashed the process: a short-lived
+app exited with SIGABRT or SIGSEGV instead of 0 (3 in 90 runs of a 200-call script here; most
+likely a thread in native code, tiktoken's or pydantic-core's Rust, ended by ``pthread_exit``
+when it takes the GIL back). So every loader
 thread starts through :func:`start_loader`, and at exit the process waits for the ones still
 running (:func:`let_loads_finish`, at most ``EXIT_WAIT_S`` for the whole exit) - which also lets
 the calls that wait on a load end with its data.
